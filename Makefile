@@ -1,0 +1,49 @@
+# Two commands do all the set-up: `make demo` and `make test` (see README).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup demo test lint typecheck unit system-deps corpora quality bench model clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements-dev.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip uv
+	$(BIN)/uv pip install --python $(BIN)/python -q -r requirements-dev.lock
+	$(BIN)/uv pip install --python $(BIN)/python -q --no-deps -e .
+	touch $@
+
+demo: setup
+	$(BIN)/triage run examples/inbox --config examples/config.yaml
+
+system-deps:
+	bash scripts/install-system-deps.sh
+
+corpora: setup system-deps
+	$(BIN)/triage corpus fetch
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy
+
+unit: setup
+	$(BIN)/pytest
+
+test: setup system-deps corpora lint typecheck unit
+
+quality: corpora
+	$(BIN)/triage model eval
+
+model: corpora
+	$(BIN)/triage model train --out triage_core/model/artifacts/embedded-v1.npz
+
+bench: corpora
+	$(BIN)/python benchmarks/pipeline_throughput.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info
