@@ -34,7 +34,24 @@ _EXPORTS = {
     "InputError": "triage_core.errors",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "DEFAULT_CATEGORIES",
+    "SCHEMA",
+    "Attachment",
+    "BackendUnavailable",
+    "Classifier",
+    "ConfigError",
+    "Email",
+    "InputError",
+    "ModelError",
+    "Pipeline",
+    "PipelineConfig",
+    "Prediction",
+    "StageError",
+    "TriageError",
+    "TriageResult",
+    "parse_email",
+]
 
 if TYPE_CHECKING:
     from triage_core.classify.base import Classifier, Prediction

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from triage_core.errors import ConfigError
+from triage_core.result import DEFAULT_CATEGORIES
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,10 +38,14 @@ class TFServingConfig:
     signature_name: str = "serving_default"
     protocol: str = "rest"  # rest | grpc (needs the `grpc` extra)
     grpc_target: str = "127.0.0.1:8500"
-    timeout_s: float = 2.0
-    retries: int = 2
+    timeout_s: float = 2.0  # per request: connect + read
+    retries: int = 2  # on connection errors and HTTP 502/503/504 only
     breaker_failures: int = 5
     breaker_reset_s: float = 30.0
+    # The served model's taxonomy: a bare score vector is read in this order.
+    labels: tuple[str, ...] = DEFAULT_CATEGORIES
+    input_name: str = "text"  # the signature's string input
+    max_text_chars: int = 20_000  # text sent per email; a model reads far fewer tokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +54,7 @@ class ClassifierConfig:
     fallback: str = "rules"  # embedded | rules: answers when `backend` fails or is off
     force_fallback: bool = False  # the runbook's "fallback classification mode"
     model_path: str | None = None  # None: the model shipped in the package
-    confidence_floor: float = 0.30  # below it the category is `other`
+    confidence_floor: float = 0.20  # below it the category is `other`
     tfserving: TFServingConfig = field(default_factory=TFServingConfig)
 
 
@@ -141,8 +146,7 @@ def _coerce(hint: Any, value: Any, path: str) -> Any:
     if origin is tuple:
         if not isinstance(value, list | tuple):
             raise ConfigError(f"{path}: expected a list")
-        args = typing.get_args(hint)
-        item = args[0]
+        item = typing.get_args(hint)[0]
         return tuple(_coerce(item, v, f"{path}[{i}]") for i, v in enumerate(value))
     if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)

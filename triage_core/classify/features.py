@@ -15,10 +15,12 @@ few kilobytes decide the category, and the cut keeps the per-email cost bounded.
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 
 from triage_core.message import Email
 
 MAX_CHARS = 6000
+BIGRAM_WORDS = 250
 _WORD = re.compile(r"[a-z0-9$€£][a-z0-9'$€£%._-]{0,30}")
 _TRAIL = "._-'"
 _DOMAIN = re.compile(r"@([a-z0-9.-]+)")
@@ -35,23 +37,34 @@ _SPAM_HEADERS = (
 )
 
 
-def words(text: str, *, prefix: str = "") -> set[str]:
-    """Lower-cased word tokens; numbers longer than 4 digits collapse to a shape token so
-    order numbers and phone numbers generalise."""
-    out: set[str] = set()
-    add = out.add
+def word_list(text: str) -> list[str]:
+    """Lower-cased word tokens in order; numbers longer than 4 digits collapse to a shape
+    token so order numbers and phone numbers generalise."""
+    out: list[str] = []
+    add = out.append
     for tok in _WORD.findall(text[:MAX_CHARS].lower()):
         tok = tok.rstrip(_TRAIL)
         if len(tok) < 2:
             continue
         if tok.isdigit() and len(tok) > 4:
             tok = "#num"
-        add(prefix + tok if prefix else tok)
+        add(tok)
     return out
 
 
+def words(text: str, *, prefix: str = "") -> set[str]:
+    if prefix:
+        return {prefix + w for w in word_list(text)}
+    return set(word_list(text))
+
+
 def category_tokens(email: Email) -> set[str]:
-    toks = words(email.newest or email.body)
+    ws = word_list(email.newest or email.body)
+    toks = set(ws)
+    # Word pairs of the opening: "could you", "is down", "invoice attached" carry the
+    # intent that single words miss.
+    head = ws[:BIGRAM_WORDS]
+    toks.update(a + "_" + b for a, b in pairwise(head))
     toks.update(words(email.subject, prefix="s:"))
     if email.list_id:
         toks.add("~list-id")
