@@ -109,9 +109,7 @@ class Pipeline:
         errors.extend(StageError("parse", e) for e in email.errors)
         return email
 
-    def _classify(
-        self, email: Email, errors: list[StageError]
-    ) -> tuple[Prediction, str | None]:
+    def _classify(self, email: Email, errors: list[StageError]) -> tuple[Prediction, str | None]:
         try:
             return _classify_one(self.classifier, email)
         except Exception as exc:  # every backend, fallback included, failed
@@ -161,7 +159,7 @@ class Pipeline:
 
         sender = email.from_addr
         if email.from_name:
-            sender = f"{email.from_name} <{email.from_addr}>" if email.from_addr else email.from_name
+            sender = f"{email.from_name} <{email.from_addr}>" if sender else email.from_name
         return TriageResult(
             message_id=email.message_id,
             category=category,

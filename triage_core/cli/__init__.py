@@ -9,52 +9,17 @@ from __future__ import annotations
 import shutil
 import sys
 from collections.abc import Callable, Iterator
-from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from triage_core.cli.exit_codes import ExitCode
+from triage_core.cli.model import corpus, model
+from triage_core.cli.options import config_option, handle_errors
 from triage_core.cli.render import FORMATS
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _fail(message: str, code: ExitCode) -> None:
-    click.echo(f"triage: error: {message}", err=True)
-    sys.exit(int(code))
-
-
-def handle_errors(func: F) -> F:
-    """Maps the library's typed errors to one line and an exit code."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from triage_core.errors import ConfigError, InputError, ModelError
-
-        try:
-            return func(*args, **kwargs)
-        except ConfigError as exc:
-            _fail(str(exc), ExitCode.CONFIG)
-        except ModelError as exc:
-            _fail(str(exc), ExitCode.MODEL)
-        except InputError as exc:
-            _fail(str(exc), ExitCode.INPUT)
-        except BrokenPipeError:
-            sys.stderr.close()  # `triage run ... | head`: the reader left, not an error
-            sys.exit(int(ExitCode.OK))
-
-    return wrapper  # type: ignore[return-value]
-
-
-config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    envvar="TRIAGE_CONFIG",
-    help="Pipeline config (YAML). Env: TRIAGE_CONFIG.",
-)
+if TYPE_CHECKING:
+    from click._termui_impl import ProgressBar
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -65,14 +30,16 @@ def main() -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option(
-    "--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True
+    "--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes."
 )
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Worker processes.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
-@click.option("--progress/--no-progress", default=None,
-              help="Progress bar on stderr (default: when stderr is a terminal).")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress bar on stderr (default: when stderr is a terminal).",
+)
 @config_option
 @handle_errors
 def run(
@@ -97,8 +64,9 @@ def run(
     show = sys.stderr.isatty() if progress is None else progress
     total = count_inputs_hint(list(paths)) if show else None
     width = shutil.get_terminal_size((120, 24)).columns
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
     if show:
+        bar: ProgressBar[Any]
         with click.progressbar(
             length=total, label="triaging", file=sys.stderr, show_pos=True
         ) as bar:
@@ -112,8 +80,6 @@ def _ticking(items: Iterator[Any], tick: Callable[[int], None]) -> Iterator[Any]
         tick(1)
         yield item
 
-
-from triage_core.cli.model import corpus, model  # noqa: E402  (subcommand modules)
 
 main.add_command(model)
 main.add_command(corpus)

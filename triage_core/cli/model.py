@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from triage_core.cli import config_option, handle_errors
+from triage_core.cli.options import config_option, handle_errors
 
 corpus_dir_option = click.option(
     "--corpus-dir",
@@ -128,9 +128,7 @@ def model_eval(
 
     config = PipelineConfig.from_yaml(config_path) if config_path else PipelineConfig()
     if model_path is not None:
-        config = replace(
-            config, classifier=replace(config.classifier, model_path=str(model_path))
-        )
+        config = replace(config, classifier=replace(config.classifier, model_path=str(model_path)))
     classifier = EmbeddedClassifier(model_path=config.classifier.model_path)
     report: dict[str, object] = {"model": str(model_path or "shipped")}
     spam = None
@@ -167,9 +165,9 @@ def model_info(model_path: Path | None) -> None:
     from triage_core.model.artifact import DEFAULT_MODEL, load
 
     art = load(model_path)
-    click.echo(f"file:        {model_path or DEFAULT_MODEL}")
-    click.echo(f"labels:      {', '.join(art.labels)}")
-    click.echo(f"vocabulary:  {len(art.vocab)} tokens")
-    click.echo(f"spam head:   {'yes' if art.spam_w is not None else 'no'}")
+    click.echo(f"file:                {model_path or DEFAULT_MODEL}")
+    click.echo(f"labels:              {', '.join(art.labels)}")
+    click.echo(f"vocabulary:          {len(art.vocab)} tokens")
+    click.echo(f"spam head:           {'yes' if art.spam_w is not None else 'no'}")
     for key, value in sorted(art.info.items()):
-        click.echo(f"{key + ':':<13}{json.dumps(value, sort_keys=True)}")
+        click.echo(f"{key + ':':<21}{json.dumps(value, sort_keys=True)}")

