@@ -13,10 +13,8 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
 from triage_core.classify.base import Prediction
-from triage_core.classify.features import category_tokens, spam_tokens
+from triage_core.classify.features import category_tokens, spam_extra_tokens
 from triage_core.message import Email
 from triage_core.model.artifact import ModelArtifact, load
 
@@ -44,28 +42,31 @@ class EmbeddedClassifier:
 
     def predict(self, email: Email) -> Prediction:
         model = self.model
-        index = self._index
-        ctoks = category_tokens(email)
+        get = self._index.get
+        cids = [i for i in map(get, category_tokens(email)) if i is not None]
         p_spam = 0.0
         if model.spam_w is not None:
-            sids = [index[t] for t in spam_tokens(email, ctoks) if t in index]
+            sids = cids + [i for i in map(get, spam_extra_tokens(email)) if i is not None]
             z = model.spam_b
             if sids:
                 z += float(model.spam_w[sids].sum()) / math.sqrt(len(sids))
             p_spam = 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
-        cids = [index[t] for t in ctoks if t in index]
-        logits = model.cat_b.astype(np.float64)
+        # Nine or ten numbers: plain Python floats beat numpy's per-call overhead here.
         if cids:
-            logits = logits + model.cat_w[cids].sum(axis=0) / math.sqrt(len(cids))
-        e = np.exp(logits - logits.max())
-        probs = e / e.sum()
+            sums = (model.cat_w[cids].sum(axis=0) / math.sqrt(len(cids)) + model.cat_b).tolist()
+        else:
+            sums = model.cat_b.tolist()
+        top = max(sums)
+        exps = [math.exp(v - top) for v in sums]
+        total = sum(exps)
+        probs = [v / total for v in exps]
         labels = model.category_labels
-        scores = {lab: float(p) * (1.0 - p_spam) for lab, p in zip(labels, probs, strict=True)}
+        scores = {lab: p * (1.0 - p_spam) for lab, p in zip(labels, probs, strict=True)}
         if model.spam_w is not None:
             scores["spam"] = scores.get("spam", 0.0) + p_spam
         if p_spam >= 0.5:
             return Prediction("spam", p_spam, self.name, scores)
-        best = int(probs.argmax())
+        best = probs.index(max(probs))
         return Prediction(labels[best], scores[labels[best]], self.name, scores)
 
     def predict_batch(self, emails: Sequence[Email]) -> list[Prediction]:

@@ -33,7 +33,7 @@ SPAM = "spam"
 
 @dataclass(frozen=True)
 class TrainOptions:
-    min_df: int = 2
+    min_df: int = 3
     max_ham_fp: float = 0.005
     folds: int = 5
     # Category head: a few hundred short emails; more L2 keeps it from memorising names.
