@@ -22,6 +22,19 @@ _JSONL_SUFFIXES = {".jsonl", ".ndjson"}
 _FROM_ESCAPED = re.compile(rb"^>+From ")
 
 
+def check_paths(paths: Sequence[str]) -> None:
+    """Fails before any output when a path is missing, so a typo in the third of three
+    paths does not leave a half-written report behind."""
+    for name in paths:
+        if name == "-":
+            continue
+        path = Path(name)
+        if not path.exists():
+            raise InputError(f"{name}: no such file or directory")
+        if not (path.is_dir() or path.is_file()):
+            raise InputError(f"{name}: not a regular file or directory")
+
+
 def iter_inputs(paths: Sequence[str]) -> Iterator[SourcedInput]:
     for name in paths:
         if name == "-":

@@ -54,8 +54,9 @@ def run(
     from triage_core.cli.render import write_results
     from triage_core.config import PipelineConfig
     from triage_core.pipeline import Pipeline
-    from triage_core.sources import count_inputs_hint, iter_inputs
+    from triage_core.sources import check_paths, count_inputs_hint, iter_inputs
 
+    check_paths(paths)
     config = PipelineConfig.from_yaml(config_path) if config_path else PipelineConfig()
     pipeline = Pipeline(config)
     if workers == 1:

@@ -141,11 +141,6 @@ def train(
         spam_b = float(model.bias[1] - model.bias[0]) - threshold
         log(f"spam head: {len(s_y)} emails ({int(s_y.sum())} spam), threshold {threshold:.3f}")
 
-    digest = hashlib.sha256()
-    for item in labeled:
-        digest.update(repr(sorted(item.record.items())).encode())
-    for m in spam_corpus:
-        digest.update(m.raw)
     info = {
         "categories": list(cat_labels),
         "labeled_emails": len(labeled),
@@ -156,7 +151,7 @@ def train(
         "spam_threshold_logit": round(threshold, 6),
         "max_ham_fp": options.max_ham_fp,
         "options": options.__dict__,
-        "data_sha256": digest.hexdigest(),
+        "data_sha256": data_digest(labeled, spam_corpus),
     }
     return ModelArtifact(
         vocab=vocab,
@@ -167,6 +162,18 @@ def train(
         spam_b=spam_b,
         info=info,
     )
+
+
+def data_digest(
+    labeled: Sequence[LabeledEmail], spam_corpus: Sequence[corpus.CorpusMessage]
+) -> str:
+    """Identifies the training data, so a test can tell when the shipped model is stale."""
+    digest = hashlib.sha256()
+    for item in labeled:
+        digest.update(repr(sorted(item.record.items())).encode())
+    for m in spam_corpus:
+        digest.update(m.raw)
+    return digest.hexdigest()
 
 
 def _fit_binary(
