@@ -40,25 +40,23 @@ ALPHA = 0.25 and ten categories, one weak cue gives 0.36, one strong subject cue
 strong cues 0.7 and more, evenly split evidence stays below 0.4. The confidence is the
 winner's p.
 
-Matching follows `triage_core.text.matching.PhraseMatcher` (whole words, any case, a phrase
-starts after whitespace or an opening bracket and ends at any punctuation, longest phrase
-first, no overlaps, negated by a negator among the three words before it in the same
-clause) but runs on word tokens (`PhraseIndex`) instead of one regex alternation: over
-the ~400 phrases of this table, on the SpamAssassin corpus, PhraseMatcher takes 36 us per
-1,500 characters and the index 25 us, the difference between meeting the 40 us budget
-per email and missing it. `tests/core/classify/test_rules.py` checks the two agree.
+Matching is `triage_core.text.matching.PhraseMatcher`, the one every text stage uses
+(whole words, any case, a phrase starts after whitespace or an opening bracket and ends at
+any punctuation, longest phrase first, no overlaps, negated by a negator among the three
+words before it in the same clause), with one key per category and tier
+("incident.strong"), so the rules read text exactly as urgency and asks do.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from itertools import compress
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 from triage_core.classify.base import Prediction
 from triage_core.message import Email
 from triage_core.result import DEFAULT_CATEGORIES, OTHER
+from triage_core.text.matching import PhraseMatcher
 
 STRONG = 2.0
 WEAK = 1.0
@@ -78,8 +76,8 @@ class Cues(NamedTuple):
 
 
 # Per category. Matched whole-word and case-insensitively; list the inflections and the
-# spellings you mean ("invoice", "invoices"; "sev-1", "sev 1"). Apostrophes vanish on
-# both sides ("can't" matches "cant" and "can’t").
+# spellings you mean ("invoice", "invoices"; "sev-1", "sev 1"). "can't" matches "can’t" too;
+# list "cant" as well where mail writes it without the apostrophe.
 # fmt: off
 PHRASES: Mapping[str, Cues] = {
     "incident": Cues(
@@ -98,7 +96,8 @@ PHRASES: Mapping[str, Cues] = {
             "urgent", "urgently", "critical", "crash", "broken", "failing", "failure",
             "failures", "timed out", "latency", "on-call", "rollback", "roll back", "hotfix",
             "breach", "vulnerability", "customers affected", "users affected",
-            "cannot log in", "can't log in", "can't login", "stopped working", "not working",
+            "cannot log in", "can't log in", "can't login", "cant log in", "cant login",
+            "stopped working", "not working",
         ),
         hints=("down", "errors", "timeout", "timeouts", "alert", "on call"),
     ),
@@ -127,7 +126,7 @@ PHRASES: Mapping[str, Cues] = {
             "question", "questions", "wondering", "could you", "can you", "clarify",
             "does anyone", "any suggestions",
         ),
-        hints=("why", "what is", "what's", "when will", "where can", "how to", "advice",
+        hints=("why", "what is", "what's", "whats", "when will", "where can", "how to", "advice",
                "curious"),
     ),
     "meeting": Cues(
@@ -195,8 +194,8 @@ PHRASES: Mapping[str, Cues] = {
     "spam": Cues(
         strong=(
             "viagra", "cialis", "click here", "act now", "limited time offer", "100% free",
-            "risk free", "risk-free", "you have won", "you've won", "winner", "lottery",
-            "million dollars", "make money", "earn money", "work from home",
+            "risk free", "risk-free", "you have won", "you've won", "youve won", "winner",
+            "lottery", "million dollars", "make money", "earn money", "work from home",
             "no credit check", "lowest price", "lowest prices", "order now", "buy now",
             "dear friend", "this is not spam", "this is not a spam", "weight loss",
             "lose weight", "casino", "online pharmacy", "cash bonus", "get paid",
@@ -239,166 +238,6 @@ _CALENDAR_PREFIXES = (
 )  # fmt: skip
 
 
-# --- the phrase index -------------------------------------------------------------------
-
-# Words that deny the phrase after them: `PhraseMatcher`'s list, apostrophes removed.
-NEGATORS = frozenset(
-    b"not no never without nothing hardly dont doesnt didnt isnt wasnt arent werent "
-    b"havent hasnt hadnt wouldnt shouldnt couldnt cant wont aint mustnt neednt shant "
-    b"mightnt darent".split()
-)
-NEGATION_WINDOW_WORDS = 3
-_CLAUSE = b"\x01"  # token standing for . ! ? ; , (a clause ends there)
-_GLUE = b"\x02"  # any other punctuation, while it sits inside a word
-_BUT = b"but"
-# Between fields (subject, body) scanned in one pass: no phrase or negation crosses it.
-_FIELD_TOKEN = b"\x03"
-_FIELD = b" \x03 "
-_CLAUSE_ENDS = (_CLAUSE, _BUT, _FIELD_TOKEN)
-# Where a word may start: after whitespace or one of these (as in PhraseMatcher).
-_OPENERS = '\n\t\r([{"*/<>'
-
-
-def _token_table() -> bytes:
-    """bytes.translate table: ASCII letters lower-cased; digits, "_" and every non-ASCII
-    byte kept (word characters, as in `\\w`); whitespace and openers -> space; clause
-    punctuation -> _CLAUSE; any other ASCII byte -> _GLUE."""
-    table = bytearray(range(256))
-    for b in range(128):
-        ch = chr(b)
-        if ch.isalnum() or ch == "_":
-            table[b] = ord(ch.lower())
-        elif ch.isspace() or ch in _OPENERS:
-            table[b] = 0x20
-        elif ch in ".!?;,":
-            table[b] = _CLAUSE[0]
-        else:
-            table[b] = _GLUE[0]
-    return bytes(table)
-
-
-_TABLE = _token_table()
-_NON_ASCII_NON_WORD = re.compile(r"[^\x00-\x7f\w]")
-
-
-def _encode(text: str) -> bytes:
-    if not text.isascii():
-        # Non-ASCII spaces and punctuation (no-break space, em dash, curly quotes) separate
-        # words; non-ASCII letters are word characters.
-        text = _NON_ASCII_NON_WORD.sub(" ", text.replace("’", "'"))
-    return text.encode("utf-8", "surrogatepass").translate(_TABLE, b"'")
-
-
-def _split(data: bytes) -> list[bytes]:
-    # "urgently-needed" -> "urgently", "\x02needed": the first may end a phrase, the second
-    # cannot start one (a lone "\x02" token is harmless: no phrase holds one).
-    return data.replace(b"\x01", b" \x01 ").replace(b"\x02", b" \x02").split()
-
-
-def tokenize(text: str) -> list[bytes]:
-    """Lower-cased words, with each clause mark (. ! ? ; ,) a token of its own.
-
-    Other punctuation glues itself to the next word, so "stress-free", "hughes-family" and
-    "cult@free" hold no "free" or "family": like PhraseMatcher, a phrase starts only after
-    whitespace, an opening bracket/quote/slash or a clause mark, and may end at any
-    punctuation. Bytes, because encode + translate + replace + split all run in C."""
-    return _split(_encode(text))
-
-
-# Words too common to anchor a phrase on: "to be removed" is looked up by "removed",
-# not by "to", which occurs dozens of times in any text.
-_COMMON = frozenset(
-    b"a an the to is are was be been you your my we our on in of for do does not no have "
-    b"has this that it me by at can could would will what how any all up out new get set "
-    b"see let i http https www com".split()
-)
-
-
-def _anchor(words: list[bytes]) -> int:
-    """Offset of the word a phrase is looked up by: its longest uncommon word."""
-    best = max(range(len(words)), key=lambda k: (words[k] not in _COMMON, len(words[k]), -k))
-    return best
-
-
-class PhraseIndex:
-    """Which listed phrases occur, not negated, in a text.
-
-    Each phrase is filed under one anchor word. One pass over the text's words (a set
-    lookup each) yields the anchor positions; only there are whole phrases compared. The
-    spans found are then taken leftmost-longest without overlap, like a regex scan.
-    `hits` returns the indexes (into `phrases`) of the phrases found."""
-
-    def __init__(self, phrases: Iterable[str]) -> None:
-        by_anchor: dict[bytes, list[tuple[int, list[bytes], int]]] = {}
-        self.phrases: list[str] = []
-        for phrase in phrases:
-            words = tokenize(phrase)
-            if not words or _CLAUSE in words:
-                raise ValueError(f"phrase {phrase!r} is empty or holds clause punctuation")
-            k = _anchor(words)
-            by_anchor.setdefault(words[k], []).append((k, words, len(self.phrases)))
-            self.phrases.append(phrase)
-        self._by_anchor = by_anchor
-
-    def hits(self, text: str) -> set[int]:
-        return self.hits_per_field([text])[0]
-
-    def hits_per_field(self, texts: Sequence[str]) -> list[set[int]]:
-        """`hits` of each text, in one pass over all of them (cheaper than one call each:
-        most of the cost per call is fixed)."""
-        tokens = _split(_FIELD.join(map(_encode, texts)))
-        bounds: list[int] = []
-        for _ in range(len(texts) - 1):
-            bounds.append(tokens.index(_FIELD_TOKEN, bounds[-1] + 1 if bounds else 0))
-        bounds.append(len(tokens))
-        by_anchor = self._by_anchor
-        # Anchor positions, found in C: map() looks every word up, compress() keeps the
-        # positions whose lookup found something.
-        entries_at = list(map(by_anchor.get, tokens))
-        # (start, -end, phrase id): sorted, the leftmost then longest comes first.
-        spans: list[tuple[int, int, int]] = []
-        append = spans.append
-        for i in compress(range(len(tokens)), entries_at):
-            for k, words, pid in entries_at[i]:  # type: ignore[union-attr]
-                start = i - k
-                n = len(words)
-                if n == 1 or (start >= 0 and tokens[start : start + n] == words):
-                    append((start, -start - n, pid))
-        found: list[set[int]] = [set() for _ in texts]
-        if not spans:
-            return found
-        spans.sort()
-        field = 0
-        last_end = 0
-        for start, neg_end, pid in spans:
-            if start < last_end:
-                continue  # inside a phrase already taken
-            last_end = -neg_end
-            while start > bounds[field]:
-                field += 1
-            if pid not in found[field] and not _negated(tokens, start):
-                found[field].add(pid)
-        return found
-
-
-def _negated(tokens: list[bytes], start: int) -> bool:
-    """A negator among the three words before `start`, within its clause. Lone
-    punctuation tokens ("is : down") are not words and do not count."""
-    words = 0
-    j = start - 1
-    while j >= 0 and words < NEGATION_WINDOW_WORDS and start - j <= 2 * NEGATION_WINDOW_WORDS:
-        word = tokens[j]
-        j -= 1
-        if word == _GLUE:
-            continue
-        if word in _CLAUSE_ENDS:
-            return False
-        if word in NEGATORS:
-            return True
-        words += 1
-    return False
-
-
 TIERS = {"strong": STRONG, "weak": WEAK, "hints": HINT}
 
 
@@ -412,26 +251,21 @@ def phrase_table() -> dict[str, tuple[str, ...]]:
     return table
 
 
-def _compile() -> tuple[PhraseIndex, list[tuple[tuple[int, float], ...]]]:
-    """One index for the whole table; per phrase, the (category, weight) rules it feeds.
-    A phrase listed twice under one key (after normalisation) counts once."""
-    rules_of: dict[str, dict[tuple[int, float], None]] = {}
-    for key, phrases in phrase_table().items():
-        category, _, tier = key.partition(".")
-        rule = (_IDX[category], TIERS[tier])
-        for phrase in phrases:
-            norm = b" ".join(tokenize(phrase)).decode()
-            rules_of.setdefault(norm, {})[rule] = None
-    index = PhraseIndex(rules_of)
-    return index, [tuple(rules_of[p]) for p in index.phrases]
-
-
 _N = len(DEFAULT_CATEGORIES)
 _IDX = {c: i for i, c in enumerate(DEFAULT_CATEGORIES)}
 _Q, _SPAM, _MEETING = _IDX["question"], _IDX["spam"], _IDX["meeting"]
 _BILLING, _NEWS, _NOTIFY = _IDX["billing"], _IDX["newsletter"], _IDX["notification"]
 _UNIFORM = 1.0 / _N
-_INDEX, _RULES_OF = _compile()
+
+
+def _rule_of(key: str) -> tuple[int, float]:
+    """(category index, weight) of a matcher key such as "incident.strong"."""
+    category, _, tier = key.partition(".")
+    return _IDX[category], TIERS[tier]
+
+
+_MATCHER = PhraseMatcher(phrase_table())
+_RULE_OF = {key: _rule_of(key) for key in phrase_table()}
 
 
 # --- the classifier ---------------------------------------------------------------------
@@ -474,13 +308,9 @@ def evidence(email: Email) -> list[float]:
     scores = [0.0] * _N
     subject = email.subject[:SUBJECT_CHARS]
     newest = email.newest[:SCAN_CHARS]
-    if subject or newest:
-        in_subject, in_newest = _INDEX.hits_per_field((subject, newest))
-        rules_of = _RULES_OF
-        for pids, factor in ((in_subject, SUBJECT_FACTOR), (in_newest, 1.0)):
-            for pid in pids:
-                for index, weight in rules_of[pid]:
-                    scores[index] += weight * factor
+    for text, factor in ((subject, SUBJECT_FACTOR), (newest, 1.0)):
+        if text:
+            _add_phrases(scores, text, factor=factor)
     if subject:
         _add_subject_shape(scores, subject)
     if newest:
@@ -491,6 +321,16 @@ def evidence(email: Email) -> list[float]:
     if email.attachments:
         _add_attachments(scores, email)
     return scores
+
+
+def _add_phrases(scores: list[float], text: str, *, factor: float) -> None:
+    # A phrase counts once per field and key; a phrase under two keys feeds both.
+    counted: set[tuple[str, str]] = set()
+    for m in _MATCHER.find(text):
+        if not m.negated and (m.key, m.phrase) not in counted:
+            counted.add((m.key, m.phrase))
+            index, weight = _RULE_OF[m.key]
+            scores[index] += weight * factor
 
 
 def _add_subject_shape(scores: list[float], subject: str) -> None:

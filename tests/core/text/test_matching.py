@@ -4,7 +4,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from triage_core.text.matching import PhraseMatch, PhraseMatcher, is_negated
+from triage_core.text.matching import (
+    _LOOKBACK_CHARS,
+    PhraseMatch,
+    PhraseMatcher,
+    _is_negated_in_window,
+    is_negated,
+)
 
 URGENCY = {
     "urgent": ["urgent", "urgently", "emergency", "rush"],
@@ -34,6 +40,9 @@ def matcher() -> PhraseMatcher:
         ("hardly urgent", "urgent"),
         ("there is no need to rush", "rush"),
         ("doesnt look urgent", "urgent"),
+        ("this cannot be urgent", "urgent"),
+        ("this can not be urgent", "urgent"),
+        ("It CANNOT be urgent", "urgent"),
     ],
 )
 def test_negated_examples(matcher: PhraseMatcher, text: str, phrase: str) -> None:
@@ -53,7 +62,9 @@ def test_negated_examples(matcher: PhraseMatcher, text: str, phrase: str) -> Non
         "not only that; urgent",
         "not a test but urgent",
         "not one of the two three urgent",  # negator four words back
-        "cannot stress enough how urgent",  # "cannot" is not listed, "not" inside it is no word
+        "cannot stress enough how urgent",  # "cannot" is four words back
+        "nottingham urgent",  # "not" inside a word is no word
+        "not 'but' urgent",  # "but" ends the clause, quoted too
         "notice: urgent",
         "knot urgent",
     ],
@@ -150,3 +161,32 @@ def test_opener_inside_a_phrase_still_maps_back() -> None:
 def test_cut_word_at_window_start_skipped_up_to_a_newline() -> None:
     text = "c" * 200 + "annot\nnot urgent"
     assert is_negated(text, len(text) - 6) is True
+
+
+def test_negator_cut_by_the_window_start_is_no_word() -> None:
+    # "don't" is the end of a 79-character word, cut by the 80-character look-back.
+    text = "a" * 100 + "don't urgent"
+    assert is_negated(text, len(text) - 6) is False
+    text = "a" * 100 + " don't urgent"
+    assert is_negated(text, len(text) - 6) is True
+
+
+_PIECES = [
+    "not", "no", "but", "'but'", "but's", "cannot", "can't", "isn’t", "x", "abut", "butter",
+    "urgent", " ", "  ", ", ", ". ", "'", "-", "İ", "c" * 30,
+]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(_PIECES), max_size=40),
+    st.integers(0, 400),
+)
+def test_backward_reading_agrees_with_reading_the_whole_window(
+    parts: list[str], start: int
+) -> None:
+    text = " ".join(parts)
+    start = min(start, len(text))
+    lo = max(0, start - _LOOKBACK_CHARS)
+    expected = _is_negated_in_window(text[lo:start].lower(), cut=lo > 0)
+    assert is_negated(text, start) is expected
