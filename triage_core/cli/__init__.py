@@ -17,6 +17,7 @@ import click
 from triage_core.cli.model import corpus, model
 from triage_core.cli.options import config_option, handle_errors
 from triage_core.cli.render import FORMATS
+from triage_core.cli.serve_model import serve_model
 
 if TYPE_CHECKING:
     from click._termui_impl import ProgressBar
@@ -83,4 +84,5 @@ def _ticking(items: Iterator[Any], tick: Callable[[int], None]) -> Iterator[Any]
 
 
 main.add_command(model)
+main.add_command(serve_model)
 main.add_command(corpus)
