@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from triage_core.classify.base import Prediction
+from triage_core.classify.decision import decide
 from triage_core.classify.features import category_tokens, spam_extra_tokens
 from triage_core.message import Email
 from triage_core.model.artifact import ModelArtifact, load
@@ -64,10 +65,8 @@ class EmbeddedClassifier:
         scores = {lab: p * (1.0 - p_spam) for lab, p in zip(labels, probs, strict=True)}
         if model.spam_w is not None:
             scores["spam"] = scores.get("spam", 0.0) + p_spam
-        if p_spam >= 0.5:
-            return Prediction("spam", p_spam, self.name, scores)
-        best = probs.index(max(probs))
-        return Prediction(labels[best], scores[labels[best]], self.name, scores)
+        category, confidence = decide(scores)
+        return Prediction(category, confidence, self.name, scores)
 
     def predict_batch(self, emails: Sequence[Email]) -> list[Prediction]:
         return [self.predict(e) for e in emails]

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from triage_core.classify.base import Prediction
+from triage_core.classify.decision import decide
 from triage_core.message import Email
 
 # Output names a classification signature uses for its probabilities and its class names.
@@ -87,13 +88,10 @@ def parse_predict_response(
 
 
 def to_prediction(distribution: Mapping[str, float], *, backend: str) -> Prediction:
-    """Argmax; ties go to the first label in distribution order, so answers are stable."""
-    best_label = ""
-    best = -1.0
-    for label, p in distribution.items():
-        if p > best:
-            best_label, best = label, p
-    return Prediction(category=best_label, confidence=best, backend=backend, scores=distribution)
+    """The shared decision rule (`classify.decision`), so a served model and the embedded
+    one give the same category for the same scores."""
+    category, confidence = decide(distribution)
+    return Prediction(category, confidence, backend, distribution)
 
 
 def parse_model_status(data: Any) -> ModelStatus:
