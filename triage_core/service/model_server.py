@@ -268,7 +268,12 @@ def create_app(model: ServedModel) -> FastAPI:
         except PredictRequestError as exc:
             return _error(exc.status, str(exc))
         rows = model.predict(parsed.texts)
-        return JSONResponse({"outputs": rows} if parsed.columnar else {"predictions": rows})
+        if parsed.columnar:
+            return JSONResponse({"outputs": rows})
+        # Each row names its classes (TF Serving's classify-style row), so a client reads
+        # scores by label name and the model's label order can never be misread.
+        labels = list(model.labels)
+        return JSONResponse({"predictions": [{"scores": r, "classes": labels} for r in rows]})
 
     @app.get("/v1/models/{name}")
     async def model_status(name: str) -> Response:

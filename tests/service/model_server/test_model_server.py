@@ -208,12 +208,17 @@ def test_row_columnar_bare_and_b64_instances_answer_alike(model_server: ModelSer
     assert rows.status_code == 200
     predictions = rows.json()["predictions"]
     assert len(predictions) == 2
-    assert all(len(p) == 10 and sum(p) == pytest.approx(1.0) for p in predictions)
+    labels = list(EmbeddedClassifier().labels)
+    assert all(p["classes"] == labels for p in predictions)
+    assert all(
+        len(p["scores"]) == 10 and sum(p["scores"]) == pytest.approx(1.0) for p in predictions
+    )
+    columns = [p["scores"] for p in predictions]
     assert _post(url, {"instances": texts}).json() == {"predictions": predictions}
     b64 = [{"text": {"b64": base64.b64encode(t.encode()).decode()}} for t in texts]
     assert _post(url, {"instances": b64}).json() == {"predictions": predictions}
-    assert _post(url, {"inputs": {"text": texts}}).json() == {"outputs": predictions}
-    assert _post(url, {"inputs": texts}).json() == {"outputs": predictions}
+    assert _post(url, {"inputs": {"text": texts}}).json() == {"outputs": columns}
+    assert _post(url, {"inputs": texts}).json() == {"outputs": columns}
     versioned = f"{model_server.url}/v1/models/{MODEL}/versions/1:predict"
     assert _post(versioned, {"instances": texts}).json() == {"predictions": predictions}
 
