@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from triage_core.cli.db import db
 from triage_core.cli.model import corpus, model
 from triage_core.cli.options import config_option, handle_errors
 from triage_core.cli.render import FORMATS
 from triage_core.cli.serve_model import serve_model
+from triage_core.cli.worker import worker
 
 if TYPE_CHECKING:
     from click._termui_impl import ProgressBar
@@ -85,4 +87,6 @@ def _ticking(items: Iterator[Any], tick: Callable[[int], None]) -> Iterator[Any]
 
 main.add_command(model)
 main.add_command(serve_model)
+main.add_command(db)
+main.add_command(worker)
 main.add_command(corpus)

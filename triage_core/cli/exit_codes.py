@@ -12,3 +12,4 @@ class ExitCode(IntEnum):
     INPUT = 3  # an input path or data file could not be read
     CONFIG = 4  # the configuration file is invalid
     MODEL = 5  # the model artifact is missing or corrupt
+    DATABASE = 6  # the database is unreachable or refused the operation
