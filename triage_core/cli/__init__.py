@@ -18,6 +18,7 @@ from triage_core.cli.db import db
 from triage_core.cli.model import corpus, model
 from triage_core.cli.options import config_option, handle_errors
 from triage_core.cli.render import FORMATS
+from triage_core.cli.serve import serve
 from triage_core.cli.serve_model import serve_model
 from triage_core.cli.worker import worker
 
@@ -86,6 +87,7 @@ def _ticking(items: Iterator[Any], tick: Callable[[int], None]) -> Iterator[Any]
 
 
 main.add_command(model)
+main.add_command(serve)
 main.add_command(serve_model)
 main.add_command(db)
 main.add_command(worker)
