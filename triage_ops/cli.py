@@ -1,0 +1,85 @@
+"""The `triage-ops` click application: global options written once, commands loaded lazily
+so `triage-ops --help` answers fast (heavy clients import only when a command runs)."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from triage_ops.output import FORMATS
+
+# command name -> module:attribute, imported on first use
+_COMMANDS = {
+    "sandbox": "triage_ops.commands.sandbox:sandbox",
+}
+
+
+@dataclass
+class Ctx:
+    """What every command receives: resolved global options."""
+
+    config_path: str | None
+    output: str
+    dry_run: bool
+    yes: bool
+    timeout: float
+    verbosity: int
+
+    def config(self) -> Any:
+        from triage_ops.config import OpsConfig
+
+        return OpsConfig.load(self.config_path)
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = _COMMANDS.get(name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        command: click.Command = getattr(importlib.import_module(module), attr)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    envvar="TRIAGE_OPS_CONFIG",
+    type=click.Path(dir_okay=False),
+    help="triage-ops config (YAML). Env: TRIAGE_OPS_CONFIG.",
+)
+@click.option("--output", "-o", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--dry-run", is_flag=True, help="Print the exact plan; change nothing.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before acting.")
+@click.option(
+    "--timeout", type=float, default=5.0, show_default=True, help="Seconds per dependency check."
+)
+@click.option("-v", "--verbose", count=True, help="More logs on stderr (repeatable).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
+@click.version_option(package_name="email-triage", prog_name="triage-ops")
+@click.pass_context
+def main(
+    ctx: click.Context,
+    config_path: str | None,
+    output: str,
+    dry_run: bool,
+    yes: bool,
+    timeout: float,
+    verbose: int,
+    quiet: bool,
+) -> None:
+    """The on-call engineer's CLI for the email triage service."""
+    level = (
+        logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    )
+    logging.basicConfig(level=level, stream=sys.stderr, format="triage-ops: %(message)s")
+    ctx.obj = Ctx(config_path, output, dry_run, yes, timeout, -1 if quiet else verbose)

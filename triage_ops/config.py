@@ -1,0 +1,82 @@
+"""Where triage-ops finds the systems it operates: a YAML file (`--config` or
+TRIAGE_OPS_CONFIG), overridden by TRIAGE_OPS_* environment variables, overridden by flags.
+`triage-ops sandbox up` writes such a file for the local sandbox."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from triage_core.service.settings import Secret
+from triage_ops.errors import UsageError
+
+_NONE = Secret("")
+
+
+@dataclass(frozen=True)
+class OpsConfig:
+    api_url: str = "http://127.0.0.1:8000"
+    database_url: Secret = _NONE
+    database_replica_url: Secret = _NONE
+    redis_url: Secret = _NONE
+    queue_redis_url: Secret = _NONE
+    redis_cluster: bool = False
+    prometheus_url: str = ""
+    alertmanager_url: str = ""
+    model_server_url: str = ""
+    model_name: str = "email-classifier"
+    namespace: str = "email-triage"
+    kube_context: str = ""
+    audit_log: str = ""
+    pagerduty_routing_key: Secret = _NONE
+    slack_webhook_url: Secret = _NONE
+
+    @classmethod
+    def load(cls, path: str | Path | None, env: dict[str, str] | None = None) -> OpsConfig:
+        env = dict(os.environ if env is None else env)
+        config = cls()
+        path = path or env.get("TRIAGE_OPS_CONFIG")
+        if path:
+            config = config.merged(_read_yaml(Path(path)), where=str(path))
+        overrides = {
+            f.name: env["TRIAGE_OPS_" + f.name.upper()]
+            for f in fields(cls)
+            if "TRIAGE_OPS_" + f.name.upper() in env
+        }
+        return config.merged(overrides, where="environment")
+
+    def merged(self, data: dict[str, Any], *, where: str) -> OpsConfig:
+        known = {f.name: f for f in fields(self)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise UsageError(f"{where}: unknown setting(s): {', '.join(unknown)}")
+        values: dict[str, Any] = {}
+        for key, value in data.items():
+            kind = str(known[key].type)
+            if kind == "Secret":
+                values[key] = Secret("" if value is None else str(value))
+            elif kind == "bool":
+                values[key] = (
+                    value
+                    if isinstance(value, bool)
+                    else str(value).lower() in {"1", "true", "yes", "on"}
+                )
+            else:
+                values[key] = "" if value is None else str(value)
+        return replace(self, **values)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise UsageError(f"cannot read config {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise UsageError(f"config {path} is not valid YAML") from exc
+    if not isinstance(data, dict):
+        raise UsageError(f"config {path} must be a mapping")
+    return data
