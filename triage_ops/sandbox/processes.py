@@ -1,13 +1,15 @@
-"""Starting and stopping detached local processes, and waiting for them to answer.
+"""Starting and stopping local processes, and waiting for them to answer.
 
 Sandbox processes outlive the `triage-ops` command that started them, so they run in their
 own session and are tracked by pid in the state file; a pid is only signalled after
-checking that it still runs the program we started (a reused pid is left alone).
+checking that it still runs the program we started (a reused pid is left alone). Test
+servers are the opposite case: they must die with the test process, even a killed one.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import pwd
 import signal
@@ -20,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 HOST = "127.0.0.1"
+_PR_SET_PDEATHSIG = 1
 
 
 def free_port() -> int:
@@ -37,17 +40,23 @@ def service_user() -> tuple[int, int] | None:
     return entry.pw_uid, entry.pw_gid
 
 
-def _as_user(ids: tuple[int, int] | None) -> Callable[[], None] | None:
-    if ids is None:
+def _as_user(
+    ids: tuple[int, int] | None, *, die_with_parent: bool = False
+) -> Callable[[], None] | None:
+    """What runs in the child before exec: drop root, then ask for SIGKILL when the parent
+    exits (a credential change clears the parent-death signal, so it must come second)."""
+    if ids is None and not die_with_parent:
         return None
-    uid, gid = ids
 
-    def demote() -> None:
-        os.setgroups([])
-        os.setgid(gid)
-        os.setuid(uid)
+    def prepare() -> None:
+        if ids is not None:
+            os.setgroups([])
+            os.setgid(ids[1])
+            os.setuid(ids[0])
+        if die_with_parent:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
-    return demote
+    return prepare
 
 
 def run(argv: Sequence[str], *, user: tuple[int, int] | None = None, timeout: float = 120) -> None:
@@ -71,8 +80,10 @@ def spawn(
     env: Mapping[str, str] | None = None,
     user: tuple[int, int] | None = None,
     cwd: Path | None = None,
+    die_with_parent: bool = False,
 ) -> int:
-    """Starts a detached process (own session, stdin closed, output to `log`)."""
+    """Starts a process with stdin closed and output to `log`: detached (own session) so it
+    outlives us, or with `die_with_parent` tied to this process (test servers)."""
     full_env = dict(os.environ)
     full_env.update(env or {})
     with log.open("ab") as out:
@@ -83,8 +94,8 @@ def spawn(
             stderr=subprocess.STDOUT,
             env=full_env,
             cwd=cwd,
-            start_new_session=True,
-            preexec_fn=_as_user(user),
+            start_new_session=not die_with_parent,
+            preexec_fn=_as_user(user, die_with_parent=die_with_parent),
         )
     return proc.pid
 
@@ -112,6 +123,7 @@ def cmdline(pid: int) -> str:
 
 def stop(pid: int, *, expect: str, sig: int = signal.SIGTERM, timeout: float = 15.0) -> bool:
     """Stops `pid` if it still runs a command containing `expect`; True when it is gone."""
+    _reap(pid)
     if not alive(pid):
         return True
     if expect not in cmdline(pid):
@@ -136,13 +148,39 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
-def wait_until(check: Callable[[], bool], *, timeout: float, what: str) -> None:
+class ServerStartError(RuntimeError):
+    """A server could not start (no binaries, or it exited while starting); the message
+    says why, for an exit with the tail of its log."""
+
+
+def wait_until(
+    check: Callable[[], bool],
+    *,
+    timeout: float,
+    what: str,
+    pid: int | None = None,
+    log: Path | None = None,
+) -> None:
+    """Polls `check` until it holds. Given the `pid` of a server that is starting, gives up
+    as soon as that process exits; the error carries the tail of its `log`, which is where
+    a server says why it did not start."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if pid is not None and not alive(pid):
+            raise ServerStartError(f"{what} exited during start-up: {log_tail(log)}")
         if check():
             return
-        time.sleep(0.1)
-    raise TimeoutError(f"{what} not ready after {timeout:.0f}s")
+        time.sleep(0.05)
+    detail = "" if log is None else f": {log_tail(log)}"
+    raise TimeoutError(f"{what} not ready after {timeout:.0f}s{detail}")
+
+
+def log_tail(path: Path | None, *, lines: int = 20) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace") if path else ""
+    except OSError:
+        text = ""
+    return "\n".join(text.splitlines()[-lines:]) or "(no log)"
 
 
 def http_ok(url: str, *, timeout: float = 1.0) -> bool:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import os
-import shutil
+import signal
 import sys
 import time
 import urllib.request
@@ -23,8 +22,6 @@ REPO = Path(__file__).resolve().parents[2]
 STATE_FILE = "sandbox.json"
 CONFIG_FILE = "triage-ops.yaml"
 ORDER = ("postgres", "redis", "alertmanager", "model-server", "api", "worker", "prometheus")
-DB_USER = "triage"
-DB_NAME = "triage"
 
 
 @dataclass
@@ -35,6 +32,7 @@ class Component:
     url: str
     log: str
     expect: str  # a fragment of the command line: guards against pid reuse
+    stop_signal: int = signal.SIGTERM
 
     def running(self) -> bool:
         return proc.alive(self.pid) and self.expect in proc.cmdline(self.pid)
@@ -166,9 +164,7 @@ def _stop_all(sandbox: Sandbox) -> list[str]:
         comp = sandbox.components.get(name)
         if comp is None:
             continue
-        # Postgres: SIGINT is its "fast" shutdown (what pg_ctl stop -m fast sends).
-        sig = 2 if name == "postgres" else 15
-        if proc.stop(comp.pid, expect=comp.expect, sig=sig):
+        if proc.stop(comp.pid, expect=comp.expect, sig=comp.stop_signal):
             stopped.append(name)
     return stopped
 
@@ -192,30 +188,8 @@ def _start_all(state_dir: Path, sandbox: Sandbox, log: Callable[[str], None]) ->
     dsn = sandbox.components["postgres"].url
 
     log("starting redis")
-    redis_dir = state_dir / "redis"
-    redis_dir.mkdir(exist_ok=True)
-    pid = proc.spawn(
-        [
-            "redis-server",
-            "--port",
-            str(ports["redis"]),
-            "--bind",
-            HOST,
-            "--dir",
-            str(redis_dir),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        log=logs / "redis.log",
-    )
-    redis_url = f"redis://{HOST}:{ports['redis']}/0"
-    add(
-        "redis",
-        Component("redis", pid, ports["redis"], redis_url, str(logs / "redis.log"), "redis-server"),
-    )
-    proc.wait_until(lambda: proc.tcp_open(ports["redis"]), timeout=15, what="redis")
+    add("redis", _start_redis(state_dir, ports["redis"], logs))
+    redis_url = sandbox.components["redis"].url
 
     log("starting alertmanager")
     add("alertmanager", _start_alertmanager(state_dir, ports["alertmanager"], logs))
@@ -284,87 +258,34 @@ def _start_all(state_dir: Path, sandbox: Sandbox, log: Callable[[str], None]) ->
 
 
 def _start_postgres(state_dir: Path, port: int, logs: Path) -> Component:
-    bindir = _pg_bin()
-    user = proc.service_user()
-    pg_dir = state_dir / "postgres"
-    pg_dir.mkdir(exist_ok=True)
-    if user is not None:
-        os.chown(pg_dir, *user)
-    data = pg_dir / "data"
-    if not data.exists():
-        proc.run(
-            [
-                str(bindir / "initdb"),
-                "-D",
-                str(data),
-                "-U",
-                DB_USER,
-                "--auth=trust",
-                "-E",
-                "UTF8",
-                "--no-sync",
-                "--no-instructions",
-            ],
-            user=user,
-        )
-    log_path = logs / "postgres.log"
-    pid = proc.spawn(
-        [
-            str(bindir / "postgres"),
-            "-D",
-            str(data),
-            "-p",
-            str(port),
-            "-k",
-            str(pg_dir),
-            "-c",
-            f"listen_addresses={HOST}",
-            "-c",
-            "shared_preload_libraries=pg_stat_statements",
-        ],
-        log=log_path,
-        user=user,
-    )
-    admin = f"postgresql://{DB_USER}@{HOST}:{port}/postgres"
-    proc.wait_until(lambda: _pg_ready(admin), timeout=30, what="postgres")
-    import psycopg
+    from triage_ops.sandbox import postgres  # imports psycopg: only when a sandbox starts
 
-    with psycopg.connect(admin, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB_NAME,))
-        if exists.fetchone() is None:
-            conn.execute(f"CREATE DATABASE {DB_NAME}")
-    with psycopg.connect(
-        f"postgresql://{DB_USER}@{HOST}:{port}/{DB_NAME}", autocommit=True
-    ) as conn:
-        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+    server = postgres.start_postgres(
+        state_dir / "postgres",
+        port=port,
+        persistent=True,
+        stat_statements=True,
+        log_path=logs / "postgres.log",
+    )
+    assert server.pid is not None  # start_postgres returns a running server
     return Component(
-        "postgres",
-        pid,
-        port,
-        f"postgresql://{DB_USER}@{HOST}:{port}/{DB_NAME}",
-        str(log_path),
-        "postgres",
+        name="postgres",
+        pid=server.pid,
+        port=port,
+        url=server.url(),
+        log=str(server.log_path),
+        expect=postgres.EXPECT,
+        stop_signal=postgres.STOP_SIGNAL,
     )
 
 
-def _pg_bin() -> Path:
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
-    if found:
-        return found[-1]
-    initdb = shutil.which("initdb")
-    if initdb is None:
-        raise ActionFailed("PostgreSQL server binaries not found (apt-get install postgresql)")
-    return Path(initdb).parent
+def _start_redis(state_dir: Path, port: int, logs: Path) -> Component:
+    from triage_ops.sandbox import redis  # imports redis-py: only when a sandbox starts
 
-
-def _pg_ready(dsn: str) -> bool:
-    import psycopg
-
-    try:
-        with psycopg.connect(dsn, connect_timeout=1):
-            return True
-    except psycopg.OperationalError:
-        return False
+    server = redis.start_redis(
+        state_dir / "redis", port=port, persistent=True, log_path=logs / "redis.log"
+    )
+    return Component("redis", server.pid, port, server.url, str(server.log_path), redis.EXPECT)
 
 
 def _start_alertmanager(state_dir: Path, port: int, logs: Path) -> Component:

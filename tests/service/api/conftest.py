@@ -2,8 +2,8 @@
 
 `offline_settings` needs no server at all (no database configured, Redis on a port where
 nothing listens: the cache is bypassed), for validation, auth, limits and OpenAPI. The
-`postgres` and `redis_server` fixtures are real servers started once per session; tests
-that stop or pause a server start their own (see test_faults.py).
+`postgres` fixture and tests/service/conftest's `redis_server` are real servers started
+once per session; tests that stop or pause a server start their own (see test_faults.py).
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.service.api.helpers import server_settings
-from tests.service.api.postgres import PostgresServer, start_postgres
-from tests.service.redis.servers import RedisServer, start_redis
+from tests.service.redis.servers import RedisServer
 from triage_core.pipeline import Pipeline
 from triage_core.service.api import create_app
 from triage_core.service.settings import Secret, ServiceSettings
 from triage_core.service.store import migrate
+from triage_ops.sandbox.postgres import PostgresServer, start_postgres
 
 ClientFactory = Callable[..., AbstractContextManager[TestClient]]
 
@@ -44,17 +44,8 @@ def offline_settings(refused_port: int) -> ServiceSettings:
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
-    server = start_postgres()
-    try:
-        migrate(server.dsn)
-        yield server
-    finally:
-        server.destroy()
-
-
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    with start_redis(tmp_path_factory.mktemp("api-redis")) as server:
+    with start_postgres() as server:
+        migrate(server.url())
         yield server
 
 
@@ -62,7 +53,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 def live_settings(postgres: PostgresServer, redis_server: RedisServer) -> ServiceSettings:
     with redis_server.client() as client:
         client.flushall()
-    return server_settings(postgres.dsn, redis_server.url)
+    return server_settings(postgres.url(), redis_server.url)
 
 
 @pytest.fixture

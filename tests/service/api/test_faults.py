@@ -18,12 +18,12 @@ from fastapi.testclient import TestClient
 
 from tests.service.api.conftest import ClientFactory
 from tests.service.api.helpers import raw_message, server_settings, unique_message_id
-from tests.service.api.postgres import PostgresServer, start_postgres
 from tests.service.redis.servers import RedisServer, free_port, start_redis
 from triage_core.pipeline import Pipeline
 from triage_core.service import keys
 from triage_core.service.settings import ServiceSettings
 from triage_core.service.store import migrate
+from triage_ops.sandbox.postgres import PostgresServer, start_postgres
 
 T = TypeVar("T")
 
@@ -36,12 +36,9 @@ READYZ_BOUND_S = 2.5
 
 @pytest.fixture(scope="module")
 def own_postgres() -> Iterator[PostgresServer]:
-    server = start_postgres()
-    try:
-        migrate(server.dsn)
+    with start_postgres() as server:
+        migrate(server.url())
         yield server
-    finally:
-        server.destroy()
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +51,7 @@ def own_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]
 def settings(own_postgres: PostgresServer, own_redis: RedisServer) -> ServiceSettings:
     own_postgres.start()  # a previous test may have stopped it
     own_redis.resume()
-    return server_settings(own_postgres.dsn, own_redis.url)
+    return server_settings(own_postgres.url(), own_redis.url)
 
 
 def eventually_ready(client: TestClient, *, within_s: float = 15.0) -> bool:

@@ -1,146 +1,40 @@
-"""Real Redis servers for tests: one `redis-server`, or a Redis Cluster of several.
+"""Real Redis for tests: one `redis-server`, or a Redis Cluster of several.
 
 Importable by any test package (`from tests.service.redis.servers import start_redis`), so
-every engineer's fixtures start Redis the same way. Servers bind to loopback on free ports,
-keep their files under the given directory, persist nothing (no RDB, no AOF) and die with
-the test process (PR_SET_PDEATHSIG), so a crashed pytest leaves no server behind.
-
-`pause()` sends SIGSTOP: the kernel still completes TCP handshakes on the listening
-socket, but the server never answers. That is the nastiest Redis fault for a client (a
-refused connection fails at once; a hung one waits), and the one our timeouts must bound.
+every engineer's fixtures start Redis the same way. One server is the sandbox's own starter
+(triage_ops.sandbox.redis, re-exported here), in its test mode: loopback, a free port, no
+persistence, and it dies with the test process. A cluster joins several of them.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
-import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-import redis
 from redis.crc import key_slot
 
 from triage_core.service.redis_clients import RedisClient, connect
+from triage_ops.sandbox.processes import HOST, ServerStartError, free_port
+from triage_ops.sandbox.redis import START_TIMEOUT_S, RedisServer, start_redis
 
-REDIS_SERVER = "redis-server"
+__all__ = [
+    "HOST",
+    "RedisCluster",
+    "RedisServer",
+    "RedisTarget",
+    "ServerStartError",
+    "free_port",
+    "start_cluster",
+    "start_redis",
+]
+
 REDIS_CLI = "redis-cli"
-HOST = "127.0.0.1"
-START_TIMEOUT_S = 15.0
-_PR_SET_PDEATHSIG = 1
-
-
-class ServerStartError(RuntimeError):
-    """A test server did not come up; the message carries the tail of its log."""
-
-
-def free_port() -> int:
-    """A loopback port that was free a moment ago (the caller retries on a lost race)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _die_with_parent() -> None:
-    """Runs in the child before exec: SIGKILL it when the test process exits."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-@dataclass
-class RedisServer:
-    """One redis-server process."""
-
-    port: int
-    directory: Path
-    process: subprocess.Popen[bytes]
-    password: str | None = None
-    host: str = HOST
-    _paused: bool = field(default=False, repr=False)
-
-    @property
-    def url(self) -> str:
-        auth = f":{quote(self.password, safe='')}@" if self.password else ""
-        return f"redis://{auth}{self.host}:{self.port}/0"
-
-    @property
-    def address(self) -> str:
-        return f"{self.host}:{self.port}"
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    @property
-    def log_path(self) -> Path:
-        return self.directory / "redis.log"
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def pause(self) -> None:
-        """SIGSTOP: connections are accepted by the kernel, nothing is ever answered."""
-        if self.alive():
-            os.kill(self.pid, signal.SIGSTOP)
-            self._paused = True
-
-    def resume(self) -> None:
-        if self.alive():
-            os.kill(self.pid, signal.SIGCONT)
-        self._paused = False
-
-    @contextlib.contextmanager
-    def paused(self) -> Iterator[None]:
-        """Paused for the body of the with-block, resumed whatever happens in it."""
-        self.pause()
-        try:
-            yield
-        finally:
-            self.resume()
-            self.wait_answering()
-
-    def wait_answering(self, timeout_s: float = 5.0) -> None:
-        """Block until the server answers PING: after a resume, whatever it had buffered
-        while stopped has been executed, so the next test starts from a quiet server."""
-        with self.client(timeout_s=timeout_s) as client:
-            client.ping()
-
-    def client(self, *, timeout_s: float = 5.0) -> redis.Redis:
-        """A plain client for test set-up and inspection (not the code under test)."""
-        return redis.Redis(
-            host=self.host,
-            port=self.port,
-            password=self.password,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-        )
-
-    def stop(self) -> None:
-        """Stop the server (resuming it first: a stopped process ignores SIGTERM)."""
-        if not self.alive():
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGCONT)
-            self.process.terminate()
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
-
-    def __enter__(self) -> RedisServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 @dataclass
@@ -158,23 +52,13 @@ class RedisCluster:
         """One node's URL: a cluster client discovers the others from it."""
         return self.nodes[0].url
 
-    def pause(self) -> None:
-        for node in self.nodes:
-            node.pause()
-
-    def resume(self) -> None:
-        for node in self.nodes:
-            node.resume()
-
     @contextlib.contextmanager
     def paused(self) -> Iterator[None]:
-        self.pause()
-        try:
-            yield
-        finally:
-            self.resume()
+        """Every node paused for the body of the with-block, all resumed after it."""
+        with contextlib.ExitStack() as stack:
             for node in self.nodes:
-                node.wait_answering()
+                stack.enter_context(node.paused())
+            yield
 
     def node_for_key(self, key: str | bytes) -> RedisServer:
         """The node serving `key`'s slot now (to pause exactly the node a test uses)."""
@@ -248,13 +132,6 @@ class RedisTarget:
         return found
 
 
-def start_redis(
-    tmp: Path, *, password: str | None = None, config: dict[str, str] | None = None
-) -> RedisServer:
-    """Start one redis-server under `tmp` and wait until it answers PING."""
-    return _start_node(tmp, password=password, config=dict(config or {}), cluster_node_timeout=0)
-
-
 def start_cluster(
     tmp: Path,
     nodes: int = 3,
@@ -273,11 +150,10 @@ def start_cluster(
     try:
         for index in range(nodes):
             started.append(
-                _start_node(
+                start_redis(
                     tmp / f"node-{index}",
                     password=password,
-                    config={},
-                    cluster_node_timeout=node_timeout_ms,
+                    cluster_node_timeout_ms=node_timeout_ms,
                 )
             )
         cluster = RedisCluster(started)
@@ -287,82 +163,6 @@ def start_cluster(
         for node in started:
             node.stop()
         raise
-
-
-def _start_node(
-    directory: Path,
-    *,
-    password: str | None,
-    config: dict[str, str],
-    cluster_node_timeout: int,
-    attempts: int = 5,
-) -> RedisServer:
-    directory.mkdir(parents=True, exist_ok=True)
-    last_error: ServerStartError | None = None
-    for _ in range(attempts):
-        port = free_port()
-        args = [
-            REDIS_SERVER,
-            "--port",
-            str(port),
-            "--bind",
-            HOST,
-            "--dir",
-            str(directory),
-            "--logfile",
-            str(directory / "redis.log"),
-            "--daemonize",
-            "no",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ]
-        if password:
-            args += ["--requirepass", password]
-        if cluster_node_timeout:
-            args += [
-                "--cluster-enabled",
-                "yes",
-                "--cluster-config-file",
-                str(directory / "nodes.conf"),
-                "--cluster-port",
-                str(free_port()),
-                "--cluster-node-timeout",
-                str(cluster_node_timeout),
-            ]
-        for key, value in config.items():
-            args += [f"--{key}", value]
-        process = subprocess.Popen(
-            args,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,  # set-up runs before any test thread
-        )
-        server = RedisServer(port=port, directory=directory, process=process, password=password)
-        try:
-            _wait_ready(server)
-            return server
-        except ServerStartError as exc:  # most likely a lost race for the port: retry
-            server.stop()
-            last_error = exc
-    assert last_error is not None
-    raise last_error
-
-
-def _wait_ready(server: RedisServer) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    with server.client(timeout_s=1.0) as client:
-        while time.monotonic() < deadline:
-            if not server.alive():
-                break
-            try:
-                if client.ping():
-                    return
-            except redis.RedisError:
-                time.sleep(0.02)
-    raise ServerStartError(f"redis-server on {server.address} did not start: {_tail(server)}")
 
 
 def _create_cluster(cluster: RedisCluster, *, password: str | None) -> None:
@@ -399,11 +199,3 @@ def _cluster_info(info: object) -> dict[str, str]:
     text = info.decode() if isinstance(info, bytes) else str(info)
     pairs = (line.split(":", 1) for line in text.splitlines() if ":" in line)
     return {key.strip(): value.strip() for key, value in pairs}
-
-
-def _tail(server: RedisServer, lines: int = 20) -> str:
-    try:
-        text = server.log_path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return "(no log)"
-    return "\n".join(text.splitlines()[-lines:])

@@ -8,18 +8,19 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.service.store.postgres_server import PostgresServer, start_postgres
 from triage_core.service.settings import Secret, ServiceSettings
 from triage_core.service.store import Store, migrate
+from triage_ops.sandbox.postgres import PostgresServer, start_postgres
+
+APP_PASSWORD = "s3cret-pw-41x"  # the tests grep every output for it
 
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
-    server = start_postgres()
-    try:
+    """TCP logins need APP_PASSWORD, so the tests can check that no password leaks into a
+    message."""
+    with start_postgres(password=APP_PASSWORD, database=None) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

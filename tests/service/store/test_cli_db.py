@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
-from tests.service.store.postgres_server import APP_PASSWORD, PostgresServer
+from tests.service.store.conftest import APP_PASSWORD
 from triage_core.cli.db import EXIT_DATABASE, db
 from triage_core.service.store import available
+from triage_ops.sandbox.postgres import PostgresServer
 
 
 def invoke(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
@@ -69,7 +70,7 @@ def test_a_malformed_url_is_a_config_error_without_the_password() -> None:
 
 def test_a_wrong_password_is_one_line_without_any_password(postgres: PostgresServer) -> None:
     wrong = "Wr0ng-pass-77"
-    code, out, err = invoke("--database-url", postgres.dsn("postgres", password=wrong))
+    code, out, err = invoke("--database-url", postgres.url("postgres", password=wrong))
     assert (code, out) == (EXIT_DATABASE, "")
     assert err == (
         f"triage: error: migrate: PostgreSQL at 127.0.0.1:{postgres.port}/postgres unavailable:"

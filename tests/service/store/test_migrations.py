@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 import pytest
 
-from tests.service.store.postgres_server import APP_PASSWORD
+from tests.service.store.conftest import APP_PASSWORD
 from triage_core.service.store import (
     Migration,
     MigrationError,

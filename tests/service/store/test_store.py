@@ -11,8 +11,7 @@ from dataclasses import replace
 import psycopg
 import pytest
 
-from tests.service.store.conftest import make_settings
-from tests.service.store.postgres_server import APP_PASSWORD, PostgresServer
+from tests.service.store.conftest import APP_PASSWORD, make_settings
 from triage_core.errors import ConfigError
 from triage_core.result import StageError, TriageResult
 from triage_core.service.store import (
@@ -22,6 +21,7 @@ from triage_core.service.store import (
     StoreError,
     StoreUnavailable,
 )
+from triage_ops.sandbox.postgres import PostgresServer
 
 
 def result(
@@ -380,7 +380,7 @@ def test_a_refused_connection_fails_fast_without_the_password(refused_port: int)
 
 def test_a_wrong_password_is_unavailable_and_not_echoed(postgres: PostgresServer) -> None:
     wrong = "Wr0ng-pass-77"
-    url = postgres.dsn("postgres", password=wrong)
+    url = postgres.url("postgres", password=wrong)
     with Store(make_settings(url, timeout_s=1.0)) as store, pytest.raises(StoreUnavailable) as c:
         store.ping()
     text = f"{c.value} {c.value!r}"

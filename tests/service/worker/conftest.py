@@ -1,6 +1,6 @@
 """Real servers for the worker's tests: one PostgreSQL and one Redis for the session (a
-3-node Redis Cluster only for the test that asks for it), a fresh migrated database and
-an empty Redis per test."""
+3-node Redis Cluster only for the test that asks for it; both from tests/service/conftest),
+a fresh migrated database and an empty Redis per test."""
 
 from __future__ import annotations
 
@@ -12,31 +12,16 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import EXAMPLES
-from tests.service.redis.servers import RedisCluster, RedisServer, start_cluster, start_redis
-from tests.service.store.postgres_server import PostgresServer, start_postgres
+from tests.service.redis.servers import RedisCluster, RedisServer
 from triage_core.service.settings import Secret, ServiceSettings
 from triage_core.service.store import migrate
+from triage_ops.sandbox.postgres import PostgresServer, start_postgres
 
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
-    server = start_postgres()
-    try:
+    with start_postgres(database=None) as server:
         yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    with start_redis(tmp_path_factory.mktemp("redis")) as server:
-        yield server
-
-
-@pytest.fixture(scope="session")
-def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
-    with start_cluster(tmp_path_factory.mktemp("redis-cluster")) as cluster:
-        yield cluster
 
 
 @pytest.fixture
