@@ -14,13 +14,14 @@ from typing import Any
 
 from triage_core.config import ParseLimits
 from triage_core.message import Email
+from triage_core.parsing.charsets import warm_up
 from triage_core.parsing.dict_form import parse_mapping
 from triage_core.parsing.html_text import html_to_text
 from triage_core.parsing.ids import synthetic_id
 from triage_core.parsing.quotes import split_message
 from triage_core.parsing.raw import parse_bytes
 
-__all__ = ["html_to_text", "parse_email", "split_message"]
+__all__ = ["html_to_text", "parse_email", "split_message", "warm_up"]
 
 _DEFAULT_LIMITS = ParseLimits()
 

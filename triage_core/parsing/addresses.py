@@ -4,16 +4,19 @@ Instead of a full RFC 5322 grammar (slow, and strict where mail is not), values 
 tokenized by one linear regex: angle-addrs and bare words; quoted display names and
 comments are blanked first so that "Doe, John" <j@x> or a group "team: a@x, b@y;" yield
 only the addresses. Every pattern is free of nested or overlapping quantifiers, so a
-256 KiB hostile header stays linear.
+256 KiB hostile header stays linear. Both parsers are pure and their results immutable:
+short values are memoized (memo.py), since a mailbox sees the same few senders and lists.
 """
 
 from __future__ import annotations
 
 import re
 
+from triage_core.parsing.memo import per_short_value
+
 _QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
 _COMMENT = re.compile(r"\(([^()]*)\)")
-_TOKEN = re.compile(r'<([^<>]*)>|[^\s<>,;:"()]+')
+_TOKEN = re.compile(r'<([^<>]*)>|([^\s<>,;:"()]+)')
 _SPACES = re.compile(r"\s+")
 
 
@@ -31,6 +34,7 @@ def _is_addr(addr: str) -> bool:
     return 0 < at < len(addr) - 1
 
 
+@per_short_value
 def address_list(value: str) -> tuple[str, ...]:
     """Lower-cased addresses of an address-list header, in order, without duplicates."""
     if not value:
@@ -40,13 +44,19 @@ def address_list(value: str) -> tuple[str, ...]:
     if "(" in value:
         value = _COMMENT.sub(" ", value)
     out: list[str] = []
-    for m in _TOKEN.finditer(value):
-        angle = m.group(1)
-        token = angle if angle is not None else m.group(0)
-        if "@" not in token:
+    for angle, bare in _TOKEN.findall(value):
+        if angle:
+            if "@" not in angle:
+                continue
+            addr = _clean_addr(angle)
+        elif "@" in bare:
+            # What _clean_addr does to a bare token: it holds no whitespace, ",", ";" or
+            # ":" (they end a token), so only the quote and dot trimming can apply.
+            addr = bare.strip("'`").rstrip(".").lower()
+        else:
             continue
-        addr = _clean_addr(token)
-        if _is_addr(addr) and addr not in out:
+        at = addr.find("@")
+        if 0 < at < len(addr) - 1 and addr not in out:
             out.append(addr)
     return tuple(out)
 
@@ -57,9 +67,13 @@ def _unquote_name(name: str) -> str:
         name = name[1:-1]
         if "\\" in name:
             name = name.replace('\\"', '"').replace("\\\\", "\\")
+    if name.isprintable() and "  " not in name:
+        # Every whitespace character but the ASCII space is unprintable: nothing to squeeze.
+        return name.strip()
     return _SPACES.sub(" ", name).strip()
 
 
+@per_short_value
 def parse_mailbox(value: str) -> tuple[str, str]:
     """(display name, lower-cased address) of a From-like header."""
     value = value.strip()

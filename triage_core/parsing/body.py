@@ -22,9 +22,11 @@ def assemble_body(
     data: bytes, segments: list[Segment], walker: MimeWalker, limits: ParseLimits, errors: list[str]
 ) -> tuple[str, bool]:
     """(body text, whether it came from HTML)."""
-    use_html = not any(
-        isinstance(s, TextPart) and not s.html and walker.has_text(s) for s in segments
-    )
+    use_html = True
+    for seg in segments:
+        if isinstance(seg, TextPart) and not seg.html and walker.has_text(seg):
+            use_html = False
+            break
     pieces: list[str] = []
     total = 0
     from_html = False

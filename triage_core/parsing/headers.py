@@ -17,8 +17,17 @@ from triage_core.parsing.sizes import human_size
 
 _FOLD = re.compile(r"\n[ \t]+")
 # Applied to "\n" + block: the literal newline prefix lets the engine jump line to line.
-_LINE = re.compile(r"\n([!-9;-~]+)[ \t]*:[ \t]*([^\n]*)")
+# Possessive repeats: none of them could give anything back usefully (the name holds no
+# blank or colon), and the engine skips the backtracking bookkeeping.
+_LINE = re.compile(r"\n([!-9;-~]++)[ \t]*+:[ \t]*+([^\n]*+)")
 _RAW_HEADER_LINE = re.compile(rb"[!-9;-~]+[ \t]*:")
+# The blank line after the headers. The regex engine finds these literals about twice as
+# fast as bytes.find does over a header block full of newlines; same offsets (the search
+# bound works as find's: a match must end by `endpos`).
+_LF_BLANK = re.compile(rb"\n\n")
+_CRLF_BLANK = re.compile(rb"\n\r\n")
+# `"=?" in text`, likewise faster as a regex over a block with many "=" (Received lines).
+_ENCODED_WORD = re.compile(r"=\?")
 
 Header = tuple[str, str]
 _STRUCTURED = frozenset({"content-type", "content-disposition"})
@@ -57,11 +66,17 @@ def _find_blank_line(data: bytes, start: int, end: int) -> tuple[int, int]:
     if nl < 0:
         return -1, 0
     if nl > start and data[nl - 1] == 0x0D:
-        j = data.find(b"\n\r\n", start, end)
-        i = data.find(b"\n\n", start, j if j >= 0 else end)
+        m = _CRLF_BLANK.search(data, start, end)
+        j = m.start() if m else -1
+        m = _LF_BLANK.search(data, start, j if j >= 0 else end)
+        i = m.start() if m else -1
     else:
-        i = data.find(b"\n\n", start, end)
-        j = -1 if i >= 0 else data.find(b"\n\r\n", start, end)
+        m = _LF_BLANK.search(data, start, end)
+        i = m.start() if m else -1
+        j = -1
+        if i < 0:
+            m = _CRLF_BLANK.search(data, start, end)
+            j = m.start() if m else -1
     if i >= 0 and (j < 0 or i < j):
         return i, 2
     if j >= 0:
@@ -106,21 +121,44 @@ def unfold(text: str) -> str:
     return _FOLD.sub(" ", text)
 
 
+class _LowerNames(dict[str, str]):
+    """Header name as written -> lower-cased, for the few dozen names mail uses: a lookup
+    replaces a lower() call per header, and every Email shares one string per name (its
+    hash computed once). Unseen names are computed on the fly; at most _MAX_NAMES short ones
+    are kept, so hostile input cannot grow it without bound."""
+
+    def __missing__(self, name: str) -> str:
+        lowered = name.lower()
+        if len(self) < _MAX_NAMES and len(name) <= 64:
+            self[name] = lowered
+        return lowered
+
+
+_MAX_NAMES = 2048
+_LOWER = _LowerNames()
+
+
+def _decoded(name: str, value: str) -> tuple[str, str]:
+    # Content-Type/-Disposition stay raw: an encoded-word there sits inside a parameter
+    # ("name==?utf-8?Q?a_b.pdf?=") and is decoded with the parameter.
+    lname = _LOWER[name]
+    value = value.strip()
+    return lname, value if lname in _STRUCTURED else decode_encoded_words(value)
+
+
 def _finish(
     found: list[tuple[str, str]], limits: ParseLimits, errors: list[str], *, encoded: bool
 ) -> list[Header]:
     if len(found) > limits.max_headers:
         errors.append(f"too many headers (>{limits.max_headers}): rest ignored")
         del found[limits.max_headers :]
-    headers = [(name.lower(), value.strip()) for name, value in found]
+    lower = _LOWER
     if not encoded:
-        return headers
-    for i, (name, value) in enumerate(headers):
-        # Content-Type/-Disposition stay raw: an encoded-word there sits inside a
-        # parameter ("name==?utf-8?Q?a_b.pdf?=") and is decoded with the parameter.
-        if "=?" in value and name not in _STRUCTURED:
-            headers[i] = (name, decode_encoded_words(value))
-    return headers
+        return [(lower[name], value.strip()) for name, value in found]
+    return [
+        (lower[name], value.strip()) if "=?" not in value else _decoded(name, value)
+        for name, value in found
+    ]
 
 
 def read_headers(
@@ -147,4 +185,5 @@ def read_headers(
             errors.append("no blank line after the headers")
             text = "\n" + unfold(decode_block(block[:cut]))
             found = _LINE.findall(text)
-    return _finish(found, limits, errors, encoded="=?" in text), body_start
+    encoded = _ENCODED_WORD.search(text) is not None
+    return _finish(found, limits, errors, encoded=encoded), body_start

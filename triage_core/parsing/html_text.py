@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import html
 import re
-from itertools import repeat
+from itertools import product, repeat
 
 _MARK = "\x00"
 
@@ -26,16 +26,28 @@ def _ci(word: str) -> str:
     return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in word)
 
 
+def _dropped_block(tag: str) -> str:
+    """The block up to its closing tag (or the end), as an unrolled loop: runs of [^<] are
+    consumed in one C loop and the closing tag is tried only at a "<", not after every
+    character as a lazy `.*?` does. The repeats are possessive: where the loop stops, the
+    closing tag or the end must match, so nothing is ever given back."""
+    t = _ci(tag)
+    return rf"{t}\b[^<]*+(?:<(?!/{t}\s*>)[^<]*+)*+(?:</{t}\s*>|\Z)"
+
+
 _DROPPED = ("script", "style", "head", "title", "noscript", "template")
+# The lookahead rejects every other tag (most of them) with one character-class test
+# instead of one failed attempt per alternative.
 _DROP = re.compile(
-    "<(?:"
-    + "|".join(rf"{_ci(t)}\b.*?(?:</{_ci(t)}\s*>|\Z)" for t in _DROPPED)
-    + r"|!--.*?(?:-->|\Z))",
-    re.S,
+    "<(?=[sShHtTnN!])(?:"
+    + "|".join(_dropped_block(t) for t in _DROPPED)
+    + r"|!--[^-]*+(?:-(?!->)[^-]*+)*+(?:-->|\Z))"
 )
 # One pass splits the text at every tag, capturing the tag name ("/p" for a closing one);
-# the names are then mapped to their replacement at C level (map over dict.get).
-_TAG_SPLIT = re.compile(r"<(/?[A-Za-z][A-Za-z0-9]*|[!?])[^<>]*>")
+# the names are then mapped to their replacement at C level (map over dict.get). The
+# repeats are possessive: handing name characters over to the attribute run could not make
+# a ">" appear, so the engine need not keep backtracking state.
+_TAG_SPLIT = re.compile(r"<(/?[A-Za-z][A-Za-z0-9]*+|[!?])[^<>]*+>")
 _BLOCKS = (
     "p",
     "div",
@@ -81,6 +93,14 @@ _REPLACEMENT: dict[str, str] = {
     "th": " ",
     "/th": " ",
 }
+# Every spelling of every name above ("BR", "Td", "tBoDy"): tags are looked up as written,
+# which spares a lower() call per tag. Names are ASCII, so this is exactly
+# _REPLACEMENT.get(name.lower()); a few thousand entries, built once in about a millisecond.
+_ANY_CASE: dict[str, str] = {
+    "".join(spelling): value
+    for name, value in _REPLACEMENT.items()
+    for spelling in product(*({c.lower(), c.upper()} for c in name))
+}
 _MARK_RUN = re.compile(r"\x00(?: ?\x00)+ ?")
 _MARK_ONE = re.compile(r"\x00 ?")
 
@@ -91,7 +111,7 @@ def html_to_text(markup: str) -> str:
         text = text.replace(_MARK, "")
     if "<" in text:
         parts = _TAG_SPLIT.split(text)
-        parts[1::2] = map(_REPLACEMENT.get, map(str.lower, parts[1::2]), repeat(""))
+        parts[1::2] = map(_ANY_CASE.get, parts[1::2], repeat(""))
         text = "".join(parts)
     if "&" in text:
         text = html.unescape(text)

@@ -8,11 +8,15 @@ costs only its boundary search. Only the text parts finally chosen as the body a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import NamedTuple
 
 from triage_core.config import ParseLimits
 from triage_core.message import Attachment
 from triage_core.parsing.headers import Header, read_headers
+from triage_core.parsing.memo import per_short_value
 from triage_core.parsing.params import param, split_value
 from triage_core.parsing.transfer import estimate_size, normalize_cte
 
@@ -21,9 +25,10 @@ _MAX_DELIM_TAIL = 256  # a boundary line longer than this is content, not a deli
 _FORWARD_FIELDS = (("from", "From"), ("date", "Date"), ("subject", "Subject"), ("to", "To"))
 
 
-@dataclass(frozen=True, slots=True)
-class TextPart:
-    """A body candidate: data[start:end] still transfer-encoded and charset-encoded."""
+class TextPart(NamedTuple):
+    """A body candidate: data[start:end] still transfer-encoded and charset-encoded.
+    A NamedTuple: one is built per text part of every message, and a tuple costs a
+    fraction of a frozen dataclass's per-field object.__setattr__."""
 
     start: int
     end: int
@@ -34,6 +39,35 @@ class TextPart:
 
 # A body segment: a text part to decode, or ready text (a forwarded message's header lines).
 Segment = TextPart | str
+
+_NO_PARAMS: Mapping[str, str] = MappingProxyType({})
+# Anything but the ASCII whitespace bytes.strip() removes.
+_NOT_SPACE = re.compile(rb"[^ \t\n\r\x0b\x0c]")
+
+
+# Content-Type and Content-Disposition values repeat from message to message
+# ('text/plain; charset="us-ascii"'): their parse is memoized, and the parameter mapping is
+# read-only because it is shared. Each parameter keeps its own entry so that it is still
+# decoded only when the walk asks for it.
+@per_short_value
+def _split_shared(value: str) -> tuple[str, Mapping[str, str]]:
+    main, params = split_value(value)
+    return main, MappingProxyType(params)
+
+
+@per_short_value
+def _name_param(content_type: str) -> str:
+    return param(_split_shared(content_type)[1], "name")
+
+
+@per_short_value
+def _filename_param(disposition: str) -> str:
+    return param(_split_shared(disposition)[1], "filename")
+
+
+@per_short_value
+def _boundary_param(content_type: str) -> str:
+    return param(_split_shared(content_type)[1], "boundary")
 
 
 def split_multipart(
@@ -120,16 +154,19 @@ class MimeWalker:
         out: list[Segment],
     ) -> None:
         """Classify the entity whose body is data[start:end] and append to `out`."""
-        ctype, params = split_value(content_type) if content_type else ("text/plain", {})
+        ctype, params = _split_shared(content_type) if content_type else ("text/plain", _NO_PARAMS)
         if "/" not in ctype:
             ctype = "text/plain"  # RFC 2045 5.2: an invalid Content-Type means text/plain
         enc = normalize_cte(cte)
         maintype = ctype.partition("/")[0]
         if maintype == "multipart":
-            self._multipart(ctype, params, enc, start, end, depth, out)
+            self._multipart(ctype, content_type, enc, start, end, depth, out)
             return
-        disp, dparams = split_value(disposition) if disposition else ("", {})
-        filename = (param(dparams, "filename") or param(params, "name")).strip()[:255]
+        disp = _split_shared(disposition)[0] if disposition else ""
+        filename = (
+            (_filename_param(disposition) if disposition else "")
+            or (_name_param(content_type) if content_type else "")
+        ).strip()[:255]
         if ctype in ("message/rfc822", "message/global") and enc not in (
             "base64",
             "quoted-printable",
@@ -161,14 +198,14 @@ class MimeWalker:
     def _multipart(
         self,
         ctype: str,
-        params: dict[str, str],
+        content_type: str,
         enc: str,
         start: int,
         end: int,
         depth: int,
         out: list[Segment],
     ) -> None:
-        boundary = param(params, "boundary")
+        boundary = _boundary_param(content_type)
         if not boundary:
             self.errors.append("multipart without boundary: body read as text")
             out.append(TextPart(start, end, enc, "", False))
@@ -247,7 +284,10 @@ class MimeWalker:
         )
 
     def has_text(self, part: TextPart) -> bool:
-        return bool(self._data[part.start : min(part.end, part.start + 4096)].strip())
+        """Whether the first 4 KiB of the part hold a non-whitespace byte (searched in
+        place: no copy of the span)."""
+        start = part.start
+        return _NOT_SPACE.search(self._data, start, min(part.end, start + 4096)) is not None
 
     def _choose(self, choices: list[list[Segment]]) -> list[Segment]:
         """multipart/alternative: the first alternative with plain text, else one with HTML,

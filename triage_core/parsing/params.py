@@ -8,6 +8,7 @@ unterminated quotes, comments after a value) and RFC 2231 for extended values
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from urllib.parse import unquote_to_bytes
 
 from triage_core.parsing.charsets import decode_8bit, decode_charset, resolve_charset
@@ -44,7 +45,7 @@ def split_value(value: str) -> tuple[str, dict[str, str]]:
     return main, params
 
 
-def param(params: dict[str, str], name: str) -> str:
+def param(params: Mapping[str, str], name: str) -> str:
     """A parameter's value with RFC 2231 and (non-standard but common) RFC 2047 decoding;
     "" when absent."""
     ext = params.get(name + "*")

@@ -35,6 +35,10 @@ _QUOTE_START = re.compile(
     re.M,
 )
 _QUOTED_RUN = re.compile(r"\n>[^\n]*(?:\n>[^\n]*)*")
+# `"\n>" in text` and `"\n--" in text` as regexes: the engine's literal search is about
+# twice as fast as str's for these two-character needles in newline-dense text.
+_QUOTED_LINE = re.compile(r"\n>")
+_DASH_LINE = re.compile(r"\n--")
 _ATTRIBUTION_END = ("wrote:", "wrote :", "writes:", "said:", "schrieb:", "écrit :", "écrit:")
 _CLOSING = re.compile(
     r"(?:(?:best|kind|warm|warmest|many|with|kindest|warm|my)\s+)?"
@@ -48,6 +52,12 @@ _CLOSING = re.compile(
     re.I,
 )
 _CLOSING_PUNCT = ",.!-– "
+# Every character _CLOSING (case-insensitive) can start with: the first letters of its
+# phrases in both cases, plus the two non-ASCII letters that fold to one of them (LATIN
+# SMALL LETTER LONG S, KELVIN SIGN). A line starting with anything else skips the regex;
+# a test derives the set again from the regex engine.
+_CLOSING_FIRST = frozenset("abcgkmrstvwyABCGKMRSTVWY\u017f\u212a")
+_MOBILE_FIRST = frozenset("SsGgEeVv")
 _MOBILE = re.compile(
     r"(?:sent\s+from\s+(?:my\s|mail\s+for\s|outlook|yahoo|aol|samsung|the\s)"
     r"|sent\s+via\s|get\s+outlook\s+for\s|envoy[ée]\s+de\s+mon\s|von\s+meinem\s)",
@@ -68,11 +78,11 @@ def split_message(body: str) -> tuple[str, str, str]:
     m = _QUOTE_START.search(lined)
     cut = m.start() if m else len(text)  # lined[i + 1] is text[i]
     head, quoted = text[:cut], text[cut:]
-    if head.startswith(">") or "\n>" in head:
+    if head.startswith(">") or _QUOTED_LINE.search(head):
         head, interleaved = _drop_quoted_lines(head)
         quoted = f"{interleaved}\n{quoted}" if quoted else interleaved
     head = head.strip()
-    if not head and m is not None and m.group("attr") is not None and "\n>" in quoted:
+    if not head and m is not None and m.group("attr") is not None and _QUOTED_LINE.search(quoted):
         # "On ... wrote:" on top of an interleaved reply: the answers are between quotes.
         attribution_end = m.end() - 1
         answers, only_quotes = _drop_quoted_lines(text[attribution_end:])
@@ -114,11 +124,13 @@ def _find_line(text: str, line: str, *, last: bool) -> int:
 
 
 def _split_signature(text: str) -> tuple[str, str]:
-    cut = _find_line(text, "-- ", last=False)
-    if cut < 0:
-        bare = _find_line(text, "--", last=True)
-        if bare > 0 and text.count("\n", bare) <= _MAX_BARE_DASH_TAIL:
-            cut = bare
+    cut = -1
+    if _DASH_LINE.search(text):  # one scan rules out both delimiter searches for most bodies
+        cut = _find_line(text, "-- ", last=False)
+        if cut < 0:
+            bare = _find_line(text, "--", last=True)
+            if bare > 0 and text.count("\n", bare) <= _MAX_BARE_DASH_TAIL:
+                cut = bare
     region = text if cut < 0 else text[:cut]
     closing = _closing_line(region)
     if closing > 0:
@@ -145,10 +157,13 @@ def _closing_line(region: str) -> int:
         stripped = line.strip()
         if stripped:
             seen += 1
+            first = stripped[0]
             n = len(stripped)
-            if (n <= 40 and _CLOSING.fullmatch(stripped.rstrip(_CLOSING_PUNCT))) or (
-                n <= 80 and stripped[0] in "SsGgEeVv" and _MOBILE.match(stripped)
-            ):
+            if (
+                first in _CLOSING_FIRST
+                and n <= 40
+                and _CLOSING.fullmatch(stripped.rstrip(_CLOSING_PUNCT))
+            ) or (first in _MOBILE_FIRST and n <= 80 and _MOBILE.match(stripped)):
                 found = pos
             if seen >= _TAIL_LINES:
                 break
