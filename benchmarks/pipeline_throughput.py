@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 from triage_core.model import corpus
+from triage_core.parsing import warm_up
 from triage_core.pipeline import Pipeline
 
 
@@ -52,6 +53,7 @@ def main() -> int:
     total_mb = sum(map(len, raws)) / 1e6
 
     pipeline = Pipeline()
+    warm_up()  # the charset detector's codec imports: once per process, not per email
     for raw in raws[:200]:  # warm-up: model load, template compile, caches
         pipeline.triage(raw)
 

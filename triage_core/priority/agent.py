@@ -52,7 +52,7 @@ from triage_core.priority.senders import (
 from triage_core.result import PRIORITIES
 from triage_core.text.dates import as_reference, deadlines
 from triage_core.text.own import own_text
-from triage_core.text.urgency import UrgencyHit, urgency_hits
+from triage_core.text.urgency import UrgencyHit, urgency_hits_of
 
 BASE_SCORES: dict[str, int] = {
     "incident": 60,
@@ -112,8 +112,9 @@ class PriorityAgent:
         reasons: list[str] = []
         score = self._base(category, confidence, reasons)
         if category != "spam":
-            score += self._urgency(email, reasons)
-            score += self._deadline(own_text(email), email.date, reasons)
+            text = own_text(email)
+            score += self._urgency(email.subject, text, reasons)
+            score += self._deadline(text, email.date, reasons)
         score += self._sender(email, reasons)
         if only_cced(email, self._self):
             score += ONLY_CC
@@ -139,8 +140,8 @@ class PriorityAgent:
         return base
 
     @staticmethod
-    def _urgency(email: Email, reasons: list[str]) -> int:
-        hits: tuple[UrgencyHit, ...] = urgency_hits(email.subject) + urgency_hits(own_text(email))
+    def _urgency(subject: str, text: str, reasons: list[str]) -> int:
+        hits: tuple[UrgencyHit, ...] = urgency_hits_of(subject, text)
         found = [h for h in hits if not h.negated]
         if not found:
             if hits:
@@ -178,6 +179,8 @@ class PriorityAgent:
         return best
 
     def _sender(self, email: Email, reasons: list[str]) -> int:
+        if not self._vip_senders and not self._vip_domains:
+            return 0  # nothing to match: the common configuration
         sender = normalise_address(email.from_addr)
         if sender and sender in self._vip_senders:
             reasons.append(f"VIP sender {sender}")
@@ -189,7 +192,9 @@ class PriorityAgent:
         return 0
 
     def _level(self, score: int) -> str:
-        for level, threshold in zip(PRIORITIES, self._thresholds, strict=False):
-            if score >= threshold:
-                return level
-        return PRIORITIES[-1]
+        p0, p1, p2 = self._thresholds
+        if score >= p0:
+            return PRIORITIES[0]
+        if score >= p1:
+            return PRIORITIES[1]
+        return PRIORITIES[2] if score >= p2 else PRIORITIES[3]

@@ -10,11 +10,12 @@ length capped on a word boundary.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import lru_cache
 
 from triage_core.text.clip import clip
 from triage_core.text.matching import PhraseMatcher
-from triage_core.text.sentences import joined, sentences
+from triage_core.text.sentences import JoinedSentences, joined, sentences
 
 MAX_ASKS = 5
 MAX_ASK_CHARS = 160
@@ -122,14 +123,24 @@ def ask_flags(text: str) -> tuple[bool, ...]:
     parts = sentences(text)
     if not parts:
         return ()
-    view = joined(text)
+    return ask_flags_in(joined(text), parts)
+
+
+def ask_flags_in(view: JoinedSentences, parts: Sequence[str]) -> tuple[bool, ...]:
+    """`ask_flags` for the sentences that `view` joins (`parts`, the same sentences).
+
+    The summarizer passes the view of its first few sentences only: a phrase never spans
+    two sentences of a view (NUL ends each one), so their flags do not depend on the rest."""
+    matches = _MATCHER.find(view.lowered, negation=False)
+    if not matches:  # the common case: only questions ask
+        return tuple([s[-1:] == "?" and len(s) <= MAX_SENTENCE_CHARS for s in parts])
     cued: set[int] = set()
     denied: set[int] = set()
-    for m in _MATCHER.find(view.lowered, negation=False):
+    for m in matches:
         (cued if m.key == "cue" else denied).add(view.index_of(m.start))
     return tuple(
         [
-            (i in cued or s[-1] == "?") and i not in denied and len(s) <= MAX_SENTENCE_CHARS
+            (i in cued or s[-1:] == "?") and i not in denied and len(s) <= MAX_SENTENCE_CHARS
             for i, s in enumerate(parts)
         ]
     )

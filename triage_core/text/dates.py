@@ -148,6 +148,12 @@ _PARSERS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("eod", r"(?P<cob>cob|eob|close of (?:business|play)|end of business)"),
     )
 )
+# Which parser reads a piece, in one call rather than up to one per parser: the parsers as
+# one alternation, each a numbered group (their own groups made non-capturing), so
+# `fullmatch` stops at the first that reads the whole piece, as trying them in turn does.
+_WHICH = re.compile(
+    "|".join(f"({re.sub(r'[(][?]P<[a-z]+>', '(?:', rx.pattern)})" for _, rx in _PARSERS)
+)
 _DAY_KINDS = frozenset({"iso", "slash", "date", "wd", "rel"})
 _TIME_KINDS = frozenset({"time", "eod"})
 _SPAN_KINDS = frozenset({"in", "week"})
@@ -233,11 +239,12 @@ def _find_cached(text: str, reference: datetime) -> tuple[Deadline, ...]:
 
 def _parse(lowered: str, start: int, end: int) -> _Piece | None:
     norm = " ".join(lowered[start:end].split())
-    for kind, rx in _PARSERS:
-        parsed = rx.fullmatch(norm)
-        if parsed is not None:
-            return _Piece(kind, start, end, parsed)
-    return None
+    which = _WHICH.fullmatch(norm)
+    if which is None or which.lastindex is None:
+        return None
+    kind, rx = _PARSERS[which.lastindex - 1]
+    parsed = rx.fullmatch(norm)
+    return None if parsed is None else _Piece(kind, start, end, parsed)
 
 
 def _joins(lowered: str, group: list[_Piece], piece: _Piece) -> bool:

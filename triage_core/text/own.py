@@ -20,12 +20,25 @@ HEAD_CHARS = 500
 TAIL_CHARS = 250
 
 
+# The last long text and what was kept of it. The priority agent, the summarizer and the
+# responder each ask for the same email in turn: one slot returns them the same object,
+# built once and hashed once by the text caches. Compared by identity, and the slot keeps
+# its text alive, so no other string can take its id.
+_last: tuple[str, str] = ("", "")
+
+
 def own_text(email: Email) -> str:
+    global _last
     # An Email built by hand (or by a parser that found no quote) may only have `body`.
     text = email.newest or ("" if email.quoted else email.body)
     if len(text) <= HEAD_CHARS + TAIL_CHARS:
         return text  # the same object: cache lookups hash it once
-    return opening(text, HEAD_CHARS) + "\n\n" + closing(text, TAIL_CHARS)
+    last = _last
+    if last[0] is text:
+        return last[1]
+    kept = opening(text, HEAD_CHARS) + "\n\n" + closing(text, TAIL_CHARS)
+    _last = (text, kept)
+    return kept
 
 
 def opening(text: str, limit: int) -> str:

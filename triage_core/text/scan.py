@@ -31,10 +31,33 @@ def spaced(lowered: str, openers: tuple[str, ...] = OPENERS) -> str:
     A regex that begins with a literal space is searched by CPython at memchr speed,
     several times faster than a character class or a look-behind, and a phrase can only
     begin after a space: a word boundary for free. Same length plus one, so offsets map
-    back by subtracting one. `str.replace` is used because it runs at C speed;
-    `str.translate` with a mapping is five times slower here."""
+    back by subtracting one. ASCII text (nearly all mail) goes through `bytes.translate`,
+    one table lookup per byte, about twice as fast as a `str.replace` per opener; other
+    text takes the replaces, as `str.translate` with a mapping is five times slower."""
     out = " " + lowered
+    if out.isascii():
+        table = _DEFAULT_TABLE if openers is OPENERS else _ascii_table(openers)
+        return out.encode("ascii").translate(table).decode("ascii")
     for ch in openers:
         if ch in out:
             out = out.replace(ch, " ")
     return out
+
+
+def _ascii_table(openers: tuple[str, ...]) -> bytes:
+    """The `bytes.translate` table of `openers` other than the default (built once): kept
+    in one slot for the deadline reader's tuple, compared by identity because hashing a
+    tuple per call would cost more than the table saves."""
+    global _other_table
+    if _other_table[0] is not openers:
+        _other_table = (openers, _table(openers))
+    return _other_table[1]
+
+
+def _table(openers: tuple[str, ...]) -> bytes:
+    ascii_openers = "".join(ch for ch in openers if ch.isascii()).encode("ascii")
+    return bytes.maketrans(ascii_openers, b" " * len(ascii_openers))
+
+
+_DEFAULT_TABLE = _table(OPENERS)
+_other_table: tuple[tuple[str, ...], bytes] = (OPENERS, _DEFAULT_TABLE)

@@ -76,19 +76,26 @@ def _abbreviation_lookbehinds() -> str:
 
 _BULLET = re.compile(r"(?:[-*•·‣◦–+]|\d{1,3}[.)]|[a-zA-Z][)])\s+")
 _ODD_SPACES = ("\t", "\xa0", "\f", "\v", "\u2009", "\u202f")
+_SPACE_RUN = re.compile("  +")
 _BULLET_LINE = re.compile(r"\n(?:[-*•·‣◦–+]|\d{1,3}[.)]|[a-zA-Z][)])\s")
 _BULLET_MARKS = frozenset("-*•·‣◦–+")
 _BULLET_AFTER = frozenset(".)")
+# `_bullet`'s cheap test (a mark first, or "." / ")" second or third) on every line but the
+# first of a paragraph at once: most paragraphs of short lines have no bullet at all.
+_MAYBE_BULLET_LINE = re.compile("\n(?:[-*•·‣◦–+]|[^\n]{1,2}[.)])")
 # The space that ends a sentence inside a block (blocks have single spaces): after
 # terminal punctuation (and closing quotes/brackets), not after an abbreviation or an
 # initial ("J. Smith"), and not before a lower-case word ("approx. ten"). It begins with a
-# literal space, so `re.split` finds candidates at memchr speed, and the whole block is
-# split in one C call.
+# literal space, so `re.split` finds candidates at memchr speed, and all blocks are split
+# in one C call, joined by " \n " (no block holds a newline). The first look-behind only
+# filters: one class test rejects the spaces after a word (nearly all of them) before the
+# exact alternatives are tried.
 _SPLIT = re.compile(
-    r" (?:(?<=[.!?…] )|(?<=[.!?…][\"'”’)\]] ))"
+    r" (?:\n |(?<=[.!?…\"'”’)\]] )"
+    r"(?:(?<=[.!?…] )|(?<=[.!?…][\"'”’)\]] ))"
     r"(?<!\b[A-Z]\. )"
     rf"(?i:{_abbreviation_lookbehinds()})"
-    r"(?![a-z])"
+    r"(?![a-z]))"
 )
 _TERMINAL = frozenset(".!?:;…")
 
@@ -101,15 +108,15 @@ def split_sentences(text: str) -> list[str]:
 @lru_cache(maxsize=64)
 def sentences(text: str) -> tuple[str, ...]:
     """`split_sentences` as a cached tuple, for stages that read the same text."""
-    out: list[str] = []
-    for block in _blocks(text):
-        if "." in block or "?" in block or "!" in block or "…" in block:
-            out.extend(_SPLIT.split(block))
-        else:
-            out.append(block)
-        if len(out) >= MAX_SENTENCES:
-            del out[MAX_SENTENCES:]
-            break
+    blocks = _blocks(text)
+    if not blocks:
+        return ()
+    # One split for all blocks: " \n " between two blocks is a split point of its own, and
+    # no look-around of `_SPLIT` reads past it differently from a block's start or end.
+    # Every block gives at least one sentence: the first MAX_SENTENCES blocks are enough.
+    out = _SPLIT.split(" \n ".join(blocks[:MAX_SENTENCES]))
+    if len(out) > MAX_SENTENCES:
+        del out[MAX_SENTENCES:]
     return tuple(out)
 
 
@@ -137,6 +144,25 @@ def joined(text: str) -> JoinedSentences:
     return JoinedSentences(lowered, starts)
 
 
+def joined_leading(text: str, count: int) -> JoinedSentences:
+    """The view of the first `count` sentences only, equal to the start of `joined(text)`.
+
+    The summarizer reads its first few sentences, not the rest. Lower-casing the part alone
+    gives the same characters when the text is ASCII; otherwise `lower_same_length` may
+    have lower-cased the whole view char by char (a letter that lengthens, "İ", anywhere),
+    so the full view is sliced instead."""
+    parts = sentences(text)
+    if count >= len(parts) or not text.isascii():
+        view = joined(text)
+        if count >= len(parts):
+            return view
+        return JoinedSentences(view.lowered[: view.starts[count]], view.starts[:count])
+    lead = parts[:count]
+    lowered = (" " + "\0 ".join(lead) + "\0").lower() if lead else ""
+    starts = tuple(accumulate([len(p) + 2 for p in lead[:-1]], initial=0)) if lead else ()
+    return JoinedSentences(lowered, starts)
+
+
 def _blocks(text: str) -> list[str]:
     """Paragraphs, with wrapped lines joined; a short line or a bullet inside a paragraph
     ends a block.
@@ -152,15 +178,29 @@ def _blocks(text: str) -> list[str]:
         if not para:
             continue
         if "\n" not in para:
-            blocks.append(_unbullet(para))
+            # `_unbullet`, inlined: one-line paragraphs are the most common shape.
+            if para[0] in _BULLET_MARKS or para[1:2] in _BULLET_AFTER or para[2:3] in _BULLET_AFTER:
+                para = _unbullet(para)
+            blocks.append(para)
             continue
         lines = para.split("\n")
-        bullets = _BULLET_LINE.search(para) is not None
         inner = list(map(len, lines[:-1]))
-        if not bullets and min(inner) >= WRAP_MIN_CHARS:
-            blocks.append(_unbullet(para.replace("\n", " ")))
+        if min(inner) >= WRAP_MIN_CHARS:
+            if _BULLET_LINE.search(para) is None:
+                blocks.append(_unbullet(para.replace("\n", " ")))
+            else:
+                _line_blocks(lines, blocks)
         elif max(inner) < WRAP_MIN_CHARS:
-            blocks.extend(map(_unbullet, lines))
+            first = lines[0]
+            if (
+                first[0] in _BULLET_MARKS
+                or first[1:2] in _BULLET_AFTER
+                or first[2:3] in _BULLET_AFTER
+                or _MAYBE_BULLET_LINE.search(para) is not None
+            ):
+                blocks.extend(map(_unbullet, lines))
+            else:
+                blocks.extend(lines)
         else:
             _line_blocks(lines, blocks)
         if len(blocks) >= MAX_SENTENCES:
@@ -170,14 +210,16 @@ def _blocks(text: str) -> list[str]:
 
 def _normalise(text: str) -> str:
     """Single spaces, no space at line ends, "\n" line breaks: with C-speed replaces, which
-    are several times cheaper here than a regex substitution or a per-line strip."""
+    are several times cheaper here than a regex substitution or a per-line strip. Runs of
+    spaces are the exception: one substitution beats replacing "  " until none is left,
+    which takes several passes over indented text."""
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     for odd in _ODD_SPACES:
         if odd in text:
             text = text.replace(odd, " ")
-    while "  " in text:
-        text = text.replace("  ", " ")
+    if "  " in text:
+        text = _SPACE_RUN.sub(" ", text)
     if " \n" in text:
         text = text.replace(" \n", "\n")
     if "\n " in text:
@@ -189,7 +231,11 @@ def _line_blocks(lines: list[str], blocks: list[str]) -> None:
     current: list[str] = []
     prev_wrapped = False
     for line in lines:
-        bullet = _bullet(line)
+        # `_bullet`, inlined: this loop runs for every line of a mixed paragraph.
+        if line[0] in _BULLET_MARKS or line[1:2] in _BULLET_AFTER or line[2:3] in _BULLET_AFTER:
+            bullet = _BULLET.match(line)
+        else:
+            bullet = None
         if bullet is not None:
             line = line[bullet.end() :]
         if current and (bullet is not None or not prev_wrapped):

@@ -9,9 +9,9 @@ separately: the writer told us the opposite, which is a signal too.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
-from triage_core.text.matching import PhraseMatcher
+from triage_core.text.matching import PhraseMatcher, is_negated
+from triage_core.text.scan import lower_same_length
 
 CRITICAL = 30
 HIGH = 20
@@ -100,9 +100,32 @@ def find_urgency(text: str, *, include_negated: bool = False) -> list[UrgencyHit
     return [h for h in urgency_hits(text) if include_negated or not h.negated]
 
 
-@lru_cache(maxsize=64)
 def urgency_hits(text: str) -> tuple[UrgencyHit, ...]:
-    """All hits, negated ones included, cached for stages that read the same text."""
+    """All hits, negated ones included. Not cached: only the priority agent reads urgency,
+    once per text, so a cache would only add its bookkeeping to every email."""
     return tuple(
         UrgencyHit(m.phrase, URGENCY_PHRASES[m.phrase], m.negated) for m in _MATCHER.find(text)
     )
+
+
+# Between a subject and a body scanned together. NUL is neither a word character nor
+# whitespace, so no phrase reaches across it and a phrase may end right before it; the
+# newline then stands where `spaced` puts the space that opens every text.
+_SEPARATOR = "\0\n"
+
+
+def urgency_hits_of(subject: str, text: str) -> tuple[UrgencyHit, ...]:
+    """`urgency_hits(subject) + urgency_hits(text)`, with one scan instead of two: most
+    subjects are short, and each scan has a fixed cost. A phrase is negated by the words
+    before it in its own string only, as when the two are read apart."""
+    if not subject or not text:
+        return urgency_hits(subject) + urgency_hits(text)
+    offset = len(subject) + len(_SEPARATOR)
+    hits = []
+    for m in _MATCHER.find(subject + _SEPARATOR + text, negation=False):
+        if m.start < offset:
+            negated = is_negated(lower_same_length(subject), m.start)
+        else:
+            negated = is_negated(lower_same_length(text), m.start - offset)
+        hits.append(UrgencyHit(m.phrase, URGENCY_PHRASES[m.phrase], negated))
+    return tuple(hits)

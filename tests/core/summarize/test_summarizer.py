@@ -117,3 +117,22 @@ def test_deterministic() -> None:
         "newest": "One. Two? Three by Friday. Four budget items.",
     }
     assert len({summarize(**fields) for _ in range(5)}) == 1
+
+
+def test_equal_scores_keep_the_earlier_sentences() -> None:
+    newest = (
+        "Alpha team shipped the build. Beta team fixed the tests. Gamma team wrote the docs. "
+        "Delta team ran the load tests. Epsilon team cleaned the backlog. Zeta team planned "
+        "the demo."
+    )
+    assert summarize(SummaryConfig(max_sentences=4), subject="x", newest=newest) == (
+        "Alpha team shipped the build. Beta team fixed the tests. Gamma team wrote the docs. "
+        "Delta team ran the load tests."
+    )
+
+
+def test_no_more_candidates_than_wanted_are_all_kept_in_order() -> None:
+    newest = "Hi all,\n\nOne budget item. Two. Three?"
+    assert summarize(SummaryConfig(max_sentences=5), subject="Budget", newest=newest) == (
+        "One budget item. Two. Three?"
+    )

@@ -2,7 +2,15 @@ from __future__ import annotations
 
 import pytest
 
-from triage_core.text.asks import MAX_ASK_CHARS, MAX_ASKS, ask_flags, find_asks, is_ask
+from triage_core.text.asks import (
+    MAX_ASK_CHARS,
+    MAX_ASKS,
+    ask_flags,
+    ask_flags_in,
+    find_asks,
+    is_ask,
+)
+from triage_core.text.sentences import joined_leading, sentences
 
 
 @pytest.mark.parametrize(
@@ -78,3 +86,17 @@ def test_asks_are_short_deduplicated_and_bounded() -> None:
     assert find_asks("Why? Why? Why?") == ["Why?"]
     many = " ".join(f"Question {i}?" for i in range(20))
     assert len(find_asks(many)) == MAX_ASKS
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hello. Could you help? Please find attached. Why? Let me know if you have any questions.",
+        "Hi Bob,\nI need the numbers.\nPlease note the change.\nCan we meet?\nThanks,\nAlice",
+        "İstanbul office: could you call them? They asked twice.",
+    ],
+)
+def test_flags_of_a_leading_view_are_the_first_flags(text: str) -> None:
+    parts = sentences(text)
+    for count in range(len(parts) + 1):
+        assert ask_flags_in(joined_leading(text, count), parts[:count]) == ask_flags(text)[:count]

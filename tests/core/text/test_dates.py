@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from triage_core.text.dates import Deadline, as_reference, find_deadlines
+from triage_core.text.dates import _PARSERS, Deadline, _parse, as_reference, find_deadlines
 
 REF = datetime(2025, 11, 24, 9, 0, tzinfo=UTC)  # a Monday
 
@@ -149,3 +149,55 @@ def test_any_text_gives_aware_deadlines_with_phrases_from_it(text: str) -> None:
     for d in find_deadlines(text, reference=REF):
         assert d.when.tzinfo is not None
         assert d.phrase and d.phrase.lower() in " ".join(text.lower().split())
+
+
+def _first_parser(norm: str) -> str | None:
+    """The reading rule: the parsers tried in turn, the first that reads all of it."""
+    for kind, rx in _PARSERS:
+        if rx.fullmatch(norm):
+            return kind
+    return None
+
+
+@pytest.mark.parametrize(
+    ("norm", "kind"),
+    [
+        ("2025-11-28", "iso"),
+        ("1234-5-6", None),
+        ("11/28", "slash"),
+        ("11/28/2025", "slash"),
+        ("28th of nov", "date"),
+        ("nov. 28th, 2025", "date"),
+        ("may 2", "date"),
+        ("5pm", "time"),
+        ("5 p.m.", "time"),
+        ("17:00", "time"),
+        ("25:00", "time"),
+        ("noon", "time"),
+        ("tonight", "rel"),
+        ("next friday", "wd"),
+        ("last monday", "wd"),
+        ("in 2 hours", "in"),
+        ("in a couple of days", "in"),
+        ("the end of the week", "week"),
+        ("end of month", "week"),
+        ("eow", "week"),
+        ("this week", "week"),
+        ("eod", "eod"),
+        ("end of the business day", "eod"),
+        ("close of play", "eod"),
+        ("end of business", "eod"),
+        ("friday 5pm", None),
+    ],
+)
+def test_one_call_finds_the_parser_that_reads_a_piece(norm: str, kind: str | None) -> None:
+    piece = _parse(norm, 0, len(norm))
+    assert (piece.kind if piece else None) == kind == _first_parser(norm)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="0123456789/:-. apmnoyhrsxtdfwiek", max_size=24))
+def test_one_call_finds_the_parser_on_any_piece(norm: str) -> None:
+    norm = " ".join(norm.split())
+    piece = _parse(norm, 0, len(norm))
+    assert (piece.kind if piece else None) == _first_parser(norm)

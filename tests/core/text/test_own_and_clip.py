@@ -35,3 +35,12 @@ def test_clip() -> None:
     assert clip("abcdefghijklmnop", 8) == "abcdefg…"  # no space: cut inside
     assert clip("one two, three", 9) == "one two…"
     assert len(clip("word " * 100, 280)) <= 280
+
+
+def test_long_text_is_kept_once_per_text() -> None:
+    newest = "Opening line of a long message.\n" * 40
+    first = own_text(Email(newest=newest))
+    assert own_text(Email(newest=newest, subject="same text, other email")) is first
+    other = own_text(Email(newest="x" + newest))
+    assert other is not first and other.startswith("xOpening")
+    assert own_text(Email(newest=newest)) == first
