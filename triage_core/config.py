@@ -64,8 +64,9 @@ class PriorityConfig:
     vip_domains: tuple[str, ...] = ()
     # Addresses of the mailbox owner: To vs Cc is judged against these when given.
     self_addresses: tuple[str, ...] = ()
-    # Score thresholds (0..100) for P0, P1, P2; below the last is P3.
-    thresholds: tuple[int, int, int] = (80, 60, 35)
+    # Score thresholds (0..100) for P0, P1, P2; below the last is P3. Fitted on the
+    # business train split by scripts/fit_priority_thresholds.py.
+    thresholds: tuple[int, int, int] = (91, 61, 35)
 
 
 @dataclass(frozen=True, slots=True)
