@@ -33,7 +33,7 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -97,7 +97,13 @@ class Queue:
     Thread-safe as far as the client is (redis-py's pool is); a worker usually holds one
     Queue per process. Every Redis failure raises `QueueUnavailable` with the cause."""
 
-    def __init__(self, client: RedisClient, *, settings: ServiceSettings) -> None:
+    def __init__(
+        self,
+        client: RedisClient,
+        *,
+        settings: ServiceSettings,
+        on_abandoned: Callable[[QueueEntry, str], None] | None = None,
+    ) -> None:
         if settings.queue_max_attempts < 1:
             raise ValueError("queue_max_attempts must be >= 1")
         if settings.queue_claim_idle_ms < 0:
@@ -113,6 +119,9 @@ class Queue:
         timeout = socket_timeout_of(client)
         self.max_block_ms = None if timeout is None else int(timeout * 1000 / 2)
         self.dead_lettered = 0  # entries this instance moved to the dead-letter stream
+        # Told when `read()` gives up on an entry by itself (delivered too often, e.g. it
+        # crashed every worker that took it), so the worker can mark the email failed.
+        self.on_abandoned = on_abandoned
         self._claim_cursor = _START
 
     # -- set-up ------------------------------------------------------------------------
@@ -204,7 +213,10 @@ class Queue:
             if entry is None:
                 continue
             if attempts > self.max_attempts:
-                self._dead_letter(entry, f"delivered {attempts} times without success")
+                reason = f"delivered {attempts} times without success"
+                self._dead_letter(entry, reason)
+                if self.on_abandoned is not None:
+                    self.on_abandoned(entry, reason)
                 continue
             entries.append(entry)
         return entries

@@ -314,7 +314,11 @@ def run_worker(settings: ServiceSettings, *, consumer: str, stop: threading.Even
                 settings=settings,
                 consumer=consumer,
                 store=store,
-                queue=Queue(client, settings=settings),
+                queue=Queue(
+                    client,
+                    settings=settings,
+                    on_abandoned=lambda entry, reason: _abandoned(store, entry, reason),
+                ),
                 pipeline=pipeline,
                 stop=stop,
             )
@@ -416,3 +420,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _abandoned(store: Store, entry: QueueEntry, reason: str) -> None:
+    """The queue dead-lettered an email by itself: record it as failed, best effort (the
+    entry is already safe in the dead-letter stream if the database is down too)."""
+    try:
+        store.mark_failed(entry.email_id, reason)
+    except StoreError as exc:
+        log.warning("could not mark dead-lettered email %s failed: %s", entry.email_id, exc)

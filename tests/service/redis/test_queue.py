@@ -122,6 +122,21 @@ def test_entry_is_dead_lettered_after_max_attempts(redis_client: RedisClient) ->
     assert fields[b"payload"] == b"boom"
 
 
+def test_the_worker_is_told_when_the_queue_gives_up_on_an_entry(
+    redis_client: RedisClient,
+) -> None:
+    queue = _queue(redis_client)  # queue_max_attempts=2
+    abandoned: list[tuple[str, str]] = []
+    queue.on_abandoned = lambda entry, reason: abandoned.append((entry.email_id, reason))
+    queue.enqueue("poison", b"boom")
+    for consumer in ("w1", "w2"):
+        assert [e.email_id for e in queue.read(consumer, count=1, block_ms=0)] == ["poison"]
+        _wait_claimable()
+    assert abandoned == []
+    assert queue.read("w3", count=1, block_ms=0) == []
+    assert abandoned == [("poison", "delivered 3 times without success")]
+
+
 def test_explicit_dead_letter_acks_and_keeps_the_reason(redis_client: RedisClient) -> None:
     queue = _queue(redis_client)
     queue.enqueue("bad", b"\x00not an email")
