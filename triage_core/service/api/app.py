@@ -54,6 +54,7 @@ def create_app(settings: ServiceSettings, *, pipeline: Pipeline | None = None) -
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state.work_limiter = anyio.CapacityLimiter(1)
         await anyio.to_thread.run_sync(state.open)
         try:
             yield

@@ -89,7 +89,7 @@ probes = APIRouter(tags=["operations"])
 async def _classify(request: Request) -> Response:
     state = authorized(request)
     data = await read_email_input(request)
-    result = await anyio.to_thread.run_sync(state.triage, data)
+    result = await anyio.to_thread.run_sync(state.triage, data, limiter=state.work_limiter)
     return JSONResponse(
         {
             "message_id": result["message_id"],
@@ -143,7 +143,7 @@ async def triage(request: Request) -> Response:
     Answers while PostgreSQL is down (it needs neither the store nor the queue)."""
     state = authorized(request)
     data = await read_email_input(request)
-    result = await anyio.to_thread.run_sync(state.triage, data)
+    result = await anyio.to_thread.run_sync(state.triage, data, limiter=state.work_limiter)
     return JSONResponse(result)
 
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
+
 import triage_core
 from triage_core.config import PipelineConfig
 from triage_core.pipeline import Pipeline
@@ -59,6 +61,10 @@ class Enqueued:
 class ApiState:
     def __init__(self, settings: ServiceSettings, *, pipeline: Pipeline | None = None) -> None:
         self.settings = settings
+        # Triage is CPU-bound: one thread at a time per process. Forty threads taking turns
+        # on the GIL around each Redis call cost ~40% more CPU per request and made p99 spiky
+        # (benchmarks/results/api_load.txt). Set by the lifespan, inside the event loop.
+        self.work_limiter: anyio.CapacityLimiter | None = None
         self.redis = RedisHandle(
             settings.redis_url,
             cluster=settings.redis_cluster,
