@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck unit system-deps corpora quality bench model clean
+.PHONY: setup demo test lint typecheck unit system-deps corpora quality bench bench-service model clean
 
 setup: $(STAMP)
 
@@ -43,7 +43,11 @@ model: corpora
 	$(BIN)/triage model train --out triage_core/model/artifacts/embedded-v1.npz
 
 bench: corpora
-	$(BIN)/python benchmarks/pipeline_throughput.py
+	$(BIN)/python benchmarks/pipeline_throughput.py --write benchmarks/results/pipeline.txt
+
+bench-service: corpora
+	$(BIN)/python benchmarks/api_load.py --write benchmarks/results/api_load.txt
+	$(BIN)/python benchmarks/queue_throughput.py --write benchmarks/results/queue_throughput.txt
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info
