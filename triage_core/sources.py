@@ -84,7 +84,7 @@ def _from_file(path: Path) -> Iterator[SourcedInput]:
     try:
         if suffix in _JSONL_SUFFIXES:
             with path.open("rb") as fh:
-                yield from _jsonl(fh, str(path))
+                yield from _jsonl_lines(fh, str(path))
             return
         with path.open("rb") as fh:
             head = fh.read(5)
@@ -143,10 +143,6 @@ def _mbox(fh: BinaryIO, name: str) -> Iterator[SourcedInput]:
     if lines:
         n += 1
         yield SourcedInput(f"{name}#{n}", b"".join(lines))
-
-
-def _jsonl(fh: BinaryIO, name: str) -> Iterator[SourcedInput]:
-    yield from _jsonl_lines(fh, name)
 
 
 def _jsonl_lines(lines: Sequence[bytes] | BinaryIO, name: str) -> Iterator[SourcedInput]:

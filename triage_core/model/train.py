@@ -229,15 +229,3 @@ def _strip_labels(record: dict[str, Any]) -> dict[str, Any]:
 
 def default_training_data() -> list[Path]:
     return [Path("data") / "business" / "train"]
-
-
-def train_default(
-    *, corpus_root: Path, log: Callable[[str], None] = lambda _m: None
-) -> ModelArtifact:
-    """The shipped model: our business train split + the SpamAssassin `*-1` sets."""
-    from triage_core.model.dataset import read_jsonl
-
-    corpus.fetch(corpus_root)
-    labeled = read_jsonl(default_training_data())
-    messages = list(corpus.iter_messages(corpus.TRAIN_SETS, corpus_root))
-    return train(labeled, spam_corpus=messages, log=log)
