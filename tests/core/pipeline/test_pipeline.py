@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import TRIAGE_V1_KEYS
 from triage_core import (
     DEFAULT_CATEGORIES,
     Email,
@@ -28,26 +29,6 @@ OUTAGE = (
     b"Please join the incident bridge now.\r\n"
 )
 
-CONTRACT_KEYS = [
-    "schema",
-    "message_id",
-    "source",
-    "subject",
-    "from",
-    "category",
-    "category_confidence",
-    "priority",
-    "priority_score",
-    "priority_reasons",
-    "summary",
-    "needs_reply",
-    "draft",
-    "backend",
-    "degraded",
-    "timings_ms",
-    "errors",
-]
-
 
 class Raising:
     name = "broken"
@@ -62,7 +43,7 @@ class Raising:
 
 def test_result_follows_the_json_contract() -> None:
     d = Pipeline().triage(OUTAGE).to_dict()
-    assert list(d) == CONTRACT_KEYS
+    assert list(d) == TRIAGE_V1_KEYS
     assert d["schema"] == "triage/v1"
     assert d["message_id"] == "<outage-1@ourco.example>"
     assert d["category"] == "incident"

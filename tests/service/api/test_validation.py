@@ -12,6 +12,7 @@ import anyio
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.conftest import TRIAGE_V1_KEYS
 from tests.service.api.conftest import ClientFactory
 from tests.service.api.helpers import raw_message
 from triage_core.pipeline import Pipeline
@@ -20,25 +21,6 @@ from triage_core.service.api import create_app
 from triage_core.service.settings import ServiceSettings
 
 RUNBOOK_EMAIL = {"email": {"subject": "Test", "body": "Test email"}}
-TRIAGE_KEYS = [
-    "schema",
-    "message_id",
-    "source",
-    "subject",
-    "from",
-    "category",
-    "category_confidence",
-    "priority",
-    "priority_score",
-    "priority_reasons",
-    "summary",
-    "needs_reply",
-    "draft",
-    "backend",
-    "degraded",
-    "timings_ms",
-    "errors",
-]
 
 
 def error_of(response: Any) -> dict[str, Any]:
@@ -81,9 +63,9 @@ def test_triage_returns_the_full_contract(offline_client: TestClient) -> None:
     )
     assert response.status_code == 200
     body = response.json()
-    assert list(body) == TRIAGE_KEYS
+    assert list(body) == TRIAGE_V1_KEYS
     expected = Pipeline().triage(raw).to_dict()
-    for key in TRIAGE_KEYS:
+    for key in TRIAGE_V1_KEYS:
         if key != "timings_ms":
             assert body[key] == expected[key], key
     assert body["message_id"] == "<a@b>"
