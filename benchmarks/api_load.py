@@ -538,6 +538,14 @@ def measure(
 # -- report ------------------------------------------------------------------------------
 
 
+def report_table(head: list[str], rows: list[tuple[str, str, str]]) -> str:
+    """Comment lines, then (figure, value, target) rows in aligned columns."""
+    width = max(len(a) for a, _b, _c in rows)
+    vwidth = max(len(b) for _a, b, _c in rows)
+    lines = [f"{a:<{width}}  {b:<{vwidth}}  {c}".rstrip() for a, b, c in rows]
+    return "\n".join(head + lines)
+
+
 def _mb(values: list[float]) -> str:
     return " + ".join(f"{v:.0f}" for v in values) + " MB"
 
@@ -606,8 +614,6 @@ def report(results: list[ConfigResult], args: argparse.Namespace, body_info: str
                 ),
                 ("    errors", f"{hit.errors}", ""),
             ]
-    width = max(len(a) for a, _b, _c in rows)
-    vwidth = max(len(b) for _a, b, _c in rows)
     head = [
         f"# POST /v1/triage under wrk ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores):"
         f" {args.duration} s per timed run after a {args.warmup} s warm-up, wrk -t{args.threads}",
@@ -617,8 +623,7 @@ def report(results: list[ConfigResult], args: argparse.Namespace, body_info: str
         "# paced: wrk2-style fixed arrival rate, the target's test; closed loop: as fast as"
         " the connections go, saturation",
     ]
-    lines = [f"{a:<{width}}  {b:<{vwidth}}  {c}".rstrip() for a, b, c in rows]
-    return "\n".join(head + lines)
+    return report_table(head, rows)
 
 
 def main() -> int:

@@ -46,6 +46,7 @@ from api_load import (
     Started,
     _interrupt_on_sigterm,
     cpu_s,
+    report_table,
     server_pids,
     start_backends,
 )
@@ -294,16 +295,13 @@ def report(drains: list[Drain], args: argparse.Namespace) -> str:
                 "",
             ),
         ]
-    width = max(len(a) for a, _b, _c in rows)
-    vwidth = max(len(b) for _a, b, _c in rows)
     head = [
         f"# queue path: enqueue -> triage worker -> PostgreSQL ({time.strftime('%Y-%m-%d')},"
         f" {os.cpu_count()} cores)",
         f"# {args.emails:,} SpamAssassin messages (cycled, unique Message-IDs) pre-loaded with no"
         " worker running, then drained; embedded model, worker batch 50",
     ]
-    lines = [f"{a:<{width}}  {b:<{vwidth}}  {c}".rstrip() for a, b, c in rows]
-    return "\n".join(head + lines)
+    return report_table(head, rows)
 
 
 def main() -> int:
