@@ -27,11 +27,28 @@ class OpsConfig:
     alertmanager_url: str = ""
     model_server_url: str = ""
     model_name: str = "email-classifier"
+    api_key: Secret = _NONE  # the service API's key, when it requires one
     namespace: str = "email-triage"
     kube_context: str = ""
-    audit_log: str = ""
+    kubeconfig: str = ""  # "" = $KUBECONFIG, ~/.kube/config, then in-cluster config
+    api_deployment: str = "email-triage-api"
+    worker_deployment: str = "email-triage-worker"
+    model_deployment: str = "email-classifier-model"
+    ingress_name: str = "email-triage-ingress"
+    db_secret_name: str = "db-credentials"
+    audit_log: str = ""  # "" = ~/.local/state/triage-ops/audit.jsonl
+    audit_database_url: Secret = _NONE  # optional Postgres mirror of the audit timeline
     pagerduty_routing_key: Secret = _NONE
+    pagerduty_events_url: str = "https://events.pagerduty.com/v2/enqueue"
     slack_webhook_url: Secret = _NONE
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_starttls: bool = True
+    smtp_username: str = ""
+    smtp_password: Secret = _NONE
+    comms_from: str = ""
+    comms_to: str = ""  # comma-separated recipients of incident mail
+    status_page_url: str = "https://status.company.com/email-triage"
 
     @classmethod
     def load(cls, path: str | Path | None, env: dict[str, str] | None = None) -> OpsConfig:
@@ -63,6 +80,11 @@ class OpsConfig:
                     if isinstance(value, bool)
                     else str(value).lower() in {"1", "true", "yes", "on"}
                 )
+            elif kind == "int":
+                try:
+                    values[key] = int(value)
+                except (TypeError, ValueError) as exc:
+                    raise UsageError(f"{where}: {key} must be an integer, not {value!r}") from exc
             else:
                 values[key] = "" if value is None else str(value)
         return replace(self, **values)
