@@ -41,6 +41,7 @@ def test_up_status_second_up_and_down(sandbox_dir: Path) -> None:
     assert report["reused"] is False
     endpoints = report["endpoints"]
     assert set(endpoints) == {
+        "kubernetes",
         "postgres",
         "redis",
         "alertmanager",

@@ -21,7 +21,17 @@ from triage_ops.sandbox.processes import HOST
 REPO = Path(__file__).resolve().parents[2]
 STATE_FILE = "sandbox.json"
 CONFIG_FILE = "triage-ops.yaml"
-ORDER = ("postgres", "redis", "alertmanager", "model-server", "api", "worker", "prometheus")
+ORDER = (
+    "kubernetes",
+    "postgres",
+    "redis",
+    "alertmanager",
+    "model-server",
+    "api",
+    "worker",
+    "prometheus",
+)
+KUBECONFIG_FILE = "kubeconfig"
 
 
 @dataclass
@@ -183,6 +193,9 @@ def _start_all(state_dir: Path, sandbox: Sandbox, log: Callable[[str], None]) ->
     ports["worker-metrics"] = proc.free_port()
     add = sandbox.components.__setitem__
 
+    log("starting the Kubernetes API emulator")
+    add("kubernetes", _start_kubernetes(state_dir, ports["kubernetes"], logs))
+
     log("starting postgres")
     add("postgres", _start_postgres(state_dir, ports["postgres"], logs))
     dsn = sandbox.components["postgres"].url
@@ -255,6 +268,26 @@ def _start_all(state_dir: Path, sandbox: Sandbox, log: Callable[[str], None]) ->
 
     log("starting prometheus")
     add("prometheus", _start_prometheus(state_dir, ports["prometheus"], logs, sandbox))
+
+
+def _start_kubernetes(state_dir: Path, port: int, logs: Path) -> Component:
+    """The Kubernetes API emulator (scenario `healthy`): no API server runs here, so the
+    sandbox's cluster is the emulator, reached through DIR/kubeconfig like a real one."""
+    kubeconfig = state_dir / KUBECONFIG_FILE
+    kubeconfig.unlink(missing_ok=True)
+    log_path = logs / "kubernetes.log"
+    argv = [sys.executable, "-m", "triage_ops.kube_emulator", "--scenario", "healthy"]
+    argv += ["--host", HOST, "--port", str(port), "--kubeconfig-out", str(kubeconfig)]
+    pid = proc.spawn(argv, log=log_path)
+    url = f"http://{HOST}:{port}"
+    proc.wait_until(
+        lambda: kubeconfig.exists() and proc.http_ok(f"{url}/version"),
+        timeout=20,
+        what="Kubernetes API emulator",
+        pid=pid,
+        log=log_path,
+    )
+    return Component("kubernetes", pid, port, url, str(log_path), "triage_ops.kube_emulator")
 
 
 def _start_postgres(state_dir: Path, port: int, logs: Path) -> Component:
@@ -404,6 +437,8 @@ def _wait_scraped(sandbox: Sandbox, log: Callable[[str], None]) -> None:
 def _write_ops_config(state_dir: Path, sandbox: Sandbox) -> Path:
     import yaml
 
+    from triage_ops.kube_emulator import CONTEXT
+
     c = sandbox.components
     config = {
         "api_url": c["api"].url,
@@ -413,6 +448,8 @@ def _write_ops_config(state_dir: Path, sandbox: Sandbox) -> Path:
         "alertmanager_url": c["alertmanager"].url,
         "model_server_url": c["model-server"].url,
         "audit_log": str(state_dir / "audit.jsonl"),
+        "kubeconfig": str(state_dir / KUBECONFIG_FILE),
+        "kube_context": CONTEXT,
     }
     path = state_dir / CONFIG_FILE
     path.write_text(
