@@ -228,3 +228,44 @@ def start_postgres(
             server.stop()
         raise
     return server
+
+
+def start_replica(
+    primary: PostgresServer,
+    directory: Path | None = None,
+    *,
+    port: int | None = None,
+    log_path: Path | None = None,
+) -> PostgresServer:
+    """A streaming replica of `primary`, made the documented way: `pg_basebackup -R -X
+    stream` (which writes `standby.signal` and `primary_conninfo`), then started on its own
+    port. It connects to the primary over the primary's Unix socket as the primary's
+    superuser, so no password is involved; the roles (and their passwords) are the
+    primary's. Without a `directory`, a fresh temporary one."""
+    temporary = directory is None
+    base = Path(tempfile.mkdtemp(prefix="triage-pg-replica-")) if directory is None else directory
+    replica = PostgresServer(
+        directory=base,
+        port=port or proc.free_port(),
+        log_path=log_path or base / "postgres.log",
+        user=primary.user,
+        password=primary.password,
+        database=primary.database,
+        stat_statements=primary.stat_statements,
+    )
+    base.mkdir(parents=True, exist_ok=True)
+    if replica.owner is not None:
+        os.chown(base, *replica.owner)
+    args = [str(pg_bin() / "pg_basebackup"), "-h", str(primary.directory)]
+    args += ["-p", str(primary.port), "-U", primary.user, "-D", str(replica.datadir)]
+    args += ["-X", "stream", "-R", "-c", "fast", "--no-sync"]
+    try:
+        proc.run(args, user=replica.owner)
+        replica.start()
+    except BaseException:
+        if temporary:
+            replica.destroy()
+        else:
+            replica.stop()
+        raise
+    return replica
