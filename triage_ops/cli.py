@@ -15,6 +15,15 @@ from triage_ops.output import FORMATS
 
 # command name -> module:attribute, imported on first use
 _COMMANDS = {
+    "alerts": "triage_ops.commands.alerts:alerts",
+    "audit": "triage_ops.commands.runbook:audit",
+    "backup": "triage_ops.commands.backup:backup",
+    "comms": "triage_ops.commands.comms:comms",
+    "db": "triage_ops.commands.db:db",
+    "health": "triage_ops.commands.health:health",
+    "incident": "triage_ops.commands.incident:incident",
+    "model": "triage_ops.commands.model:model",
+    "runbook": "triage_ops.commands.runbook:runbook",
     "sandbox": "triage_ops.commands.sandbox:sandbox",
 }
 

@@ -36,6 +36,8 @@ class OpsConfig:
     model_deployment: str = "email-classifier-model"
     ingress_name: str = "email-triage-ingress"
     db_secret_name: str = "db-credentials"
+    db_secret_key: str = "password"
+    db_service_role: str = "email_triage"  # the role the service logs in as
     audit_log: str = ""  # "" = ~/.local/state/triage-ops/audit.jsonl
     audit_database_url: Secret = _NONE  # optional Postgres mirror of the audit timeline
     pagerduty_routing_key: Secret = _NONE
@@ -49,6 +51,28 @@ class OpsConfig:
     comms_from: str = ""
     comms_to: str = ""  # comma-separated recipients of incident mail
     status_page_url: str = "https://status.company.com/email-triage"
+    # maintenance (issue 5)
+    backup_dir: str = ""  # base backups, one directory each (pg_basebackup -D)
+    backup_max_age_hours: int = 26
+    backup_verify_timeout_s: int = 1800
+    replica_max_lag_bytes: int = 16 * 2**20
+    replica_max_lag_seconds: int = 300
+    restore_scratch_dir: str = ""  # "" = a temporary directory
+    restore_timeout_s: int = 3600
+    wal_archive_dir: str = ""  # for the point-in-time recovery plan's restore_command
+    pg_data_dir: str = "/var/lib/postgresql/data"
+    db_slow_query_ms: int = 500
+    db_index_min_rows: int = 10_000
+    db_unused_index_min_bytes: int = 8 * 2**20
+    db_index_build_timeout_s: int = 3600
+    db_connections_threshold: int = 80  # the DatabaseConnections alert's threshold
+    db_idle_in_transaction_minutes: int = 5
+    tls_endpoints: str = ""  # comma-separated host:port whose certificates are watched
+    cert_warn_days: int = 21
+    trivy_report: str = ""  # a `trivy image --format json` report
+    secret_max_age_days: int = 90
+    dr_document: str = ""  # the disaster-recovery procedure document
+    dr_max_age_days: int = 180
 
     @classmethod
     def load(cls, path: str | Path | None, env: dict[str, str] | None = None) -> OpsConfig:
