@@ -124,6 +124,11 @@ class RolloutRestart:
     poll_s: float = 1.0
     name = "kube.rollout-restart"
 
+    @property
+    def deadline_s(self) -> float:
+        """How long apply + verify may take: the rollout wait, plus slack."""
+        return self.wait_s + 30.0
+
     def plan(self, ctx: StepContext) -> Plan:
         kube = _kube(ctx)
         before = kube.get_deployment(self.deployment)
@@ -182,6 +187,10 @@ class Scale:
     wait_s: float = 180.0
     poll_s: float = 1.0
     name = "kube.scale"
+
+    @property
+    def deadline_s(self) -> float:
+        return self.wait_s + 30.0
 
     def plan(self, ctx: StepContext) -> Plan:
         kube = _kube(ctx)
@@ -310,6 +319,10 @@ class SetResources:
     wait_s: float = 180.0
     poll_s: float = 1.0
     name = "kube.set-resources"
+
+    @property
+    def deadline_s(self) -> float:
+        return self.wait_s + 30.0
 
     def plan(self, ctx: StepContext) -> Plan:
         kube = _kube(ctx)
@@ -446,6 +459,10 @@ class Drain:
     wait_s: float = 120.0
     poll_s: float = 1.0
     name = "kube.drain"
+
+    @property
+    def deadline_s(self) -> float:
+        return self.wait_s + 30.0
 
     def plan(self, ctx: StepContext) -> Plan:
         kube = _kube(ctx)
