@@ -19,6 +19,7 @@ _COMMANDS = {
     "audit": "triage_ops.commands.runbook:audit",
     "backup": "triage_ops.commands.backup:backup",
     "comms": "triage_ops.commands.comms:comms",
+    "completion": "triage_ops.commands.completion:completion",
     "db": "triage_ops.commands.db:db",
     "health": "triage_ops.commands.health:health",
     "incident": "triage_ops.commands.incident:incident",
