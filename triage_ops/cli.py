@@ -6,11 +6,12 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import click
 
+from triage_ops.exit_codes import ExitCode
 from triage_ops.output import FORMATS
 
 # command name -> module:attribute, imported on first use
@@ -39,14 +40,41 @@ class Ctx:
     yes: bool
     timeout: float
     verbosity: int
+    overrides: dict[str, str] = field(default_factory=dict)  # flags beat env beat file
 
     def config(self) -> Any:
         from triage_ops.config import OpsConfig
 
-        return OpsConfig.load(self.config_path)
+        config = OpsConfig.load(self.config_path)
+        return config.merged(self.overrides, where="flags") if self.overrides else config
 
 
 class LazyGroup(click.Group):
+    def main(
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """Click exits 2 on a usage error, which here means "critical findings": a cron job
+        must be able to tell a bad flag (3) from a sick service (2)."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except click.UsageError as exc:
+            exc.show()
+            sys.exit(int(ExitCode.USAGE))
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(_COMMANDS)
 
@@ -73,6 +101,15 @@ class LazyGroup(click.Group):
 @click.option(
     "--timeout", type=float, default=5.0, show_default=True, help="Seconds per dependency check."
 )
+@click.option(
+    "--context",
+    "kube_context",
+    metavar="NAME",
+    help="Kubernetes context (default: the config's kube_context, then kubeconfig's current).",
+)
+@click.option(
+    "-n", "--namespace", metavar="NS", help="Kubernetes namespace (default: email-triage)."
+)
 @click.option("-v", "--verbose", count=True, help="More logs on stderr (repeatable).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
 @click.version_option(package_name="email-triage", prog_name="triage-ops")
@@ -84,6 +121,8 @@ def main(
     dry_run: bool,
     yes: bool,
     timeout: float,
+    kube_context: str | None,
+    namespace: str | None,
     verbose: int,
     quiet: bool,
 ) -> None:
@@ -92,4 +131,9 @@ def main(
         logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     )
     logging.basicConfig(level=level, stream=sys.stderr, format="triage-ops: %(message)s")
-    ctx.obj = Ctx(config_path, output, dry_run, yes, timeout, -1 if quiet else verbose)
+    if timeout <= 0:
+        raise click.BadParameter("must be > 0", param_hint="--timeout")
+    overrides = {
+        k: v for k, v in {"kube_context": kube_context, "namespace": namespace}.items() if v
+    }
+    ctx.obj = Ctx(config_path, output, dry_run, yes, timeout, -1 if quiet else verbose, overrides)
