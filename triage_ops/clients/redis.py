@@ -15,7 +15,12 @@ from typing import Any, TypeVar
 import redis
 import redis.cluster
 
-from triage_core.service.redis_clients import REDIS_ERRORS, RedisClient, connect
+from triage_core.service.redis_clients import (
+    REDIS_ERRORS,
+    RedisClient,
+    RedisUnavailable,
+    connect,
+)
 from triage_core.service.redis_clients import redact as redact_url
 from triage_core.service.settings import Secret
 from triage_ops.clients.errors import AuthFailed, ClientError, TimedOut, Unreachable
@@ -39,6 +44,7 @@ class RedisOpsClient:
         self.timeout = timeout
         self.cluster = cluster
         self.address = redact_url(str(url))
+        self.queue_address = redact_url(str(self.queue_url))
         self._clients: dict[str, RedisClient] = {}
 
     @classmethod
@@ -57,7 +63,9 @@ class RedisOpsClient:
         url = self.queue_url if queue else self.url
         if url not in self._clients:
             self._clients[url] = self.call(
-                lambda: connect(url, cluster=self.cluster, timeout_s=self.timeout), "connect"
+                lambda: connect(url, cluster=self.cluster, timeout_s=self.timeout),
+                "connect",
+                queue=queue,
             )
         return self._clients[url]
 
@@ -76,18 +84,20 @@ class RedisOpsClient:
         """Round-trip latency in ms."""
         client = self.client(queue=queue)
         started = time.perf_counter()
-        self.call(client.ping, "PING")
+        self.call(client.ping, "PING", queue=queue)
         return round((time.perf_counter() - started) * 1000, 2)
 
-    def call(self, fn: Callable[[], T], what: str) -> T:
-        """Run one redis-py call; its failures become typed errors naming the server."""
+    def call(self, fn: Callable[[], T], what: str, *, queue: bool = False) -> T:
+        """Run one redis-py call; its failures become typed errors naming the server
+        (the queue Redis's address with `queue=True`). The service's RedisUnavailable (what
+        `connect()` raises when a cluster cannot be reached) is translated too."""
         try:
             return fn()
-        except REDIS_ERRORS as exc:
-            raise self.translate(exc, what) from None
+        except (*REDIS_ERRORS, RedisUnavailable) as exc:
+            raise self.translate(exc, what, queue=queue) from None
 
-    def translate(self, exc: BaseException, what: str) -> ClientError:
-        where = f"Redis at {self.address}"
+    def translate(self, exc: BaseException, what: str, *, queue: bool = False) -> ClientError:
+        where = f"Redis at {self.queue_address if queue else self.address}"
         text = str(exc)
         for secret in (self.url, self.queue_url):
             if secret:
