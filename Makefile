@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck unit system-deps corpora quality bench bench-service model clean
+.PHONY: setup demo demo-ops test lint typecheck unit system-deps corpora quality bench bench-service bench-ops model clean
 
 setup: $(STAMP)
 
@@ -17,6 +17,16 @@ $(STAMP): requirements-dev.lock pyproject.toml
 
 demo: setup
 	$(BIN)/triage run examples/inbox --config examples/config.yaml
+
+# triage-ops against the whole service on loopback: the P0 runbook, the health check and
+# the daily checklist, then the sandbox is stopped again (exit codes are printed, not fatal).
+DEMO_SANDBOX := .cache/demo-sandbox
+demo-ops: setup system-deps
+	$(BIN)/triage-ops sandbox up --state-dir $(DEMO_SANDBOX)
+	-$(BIN)/triage-ops --config $(DEMO_SANDBOX)/triage-ops.yaml incident p0; echo "exit $$?"
+	-$(BIN)/triage-ops --config $(DEMO_SANDBOX)/triage-ops.yaml health; echo "exit $$?"
+	-$(BIN)/triage-ops --config $(DEMO_SANDBOX)/triage-ops.yaml check daily; echo "exit $$?"
+	$(BIN)/triage-ops sandbox down --state-dir $(DEMO_SANDBOX)
 
 system-deps:
 	bash scripts/install-system-deps.sh
@@ -48,6 +58,11 @@ bench: corpora
 bench-service: corpora
 	$(BIN)/python benchmarks/api_load.py --write benchmarks/results/api_load.txt
 	$(BIN)/python benchmarks/queue_throughput.py --write benchmarks/results/queue_throughput.txt
+
+bench-ops: setup system-deps
+	$(BIN)/python benchmarks/incident_p0.py --write benchmarks/results/incident_p0.txt
+	$(BIN)/python benchmarks/cache_flush.py --write benchmarks/results/cache_flush.txt
+	$(BIN)/python benchmarks/retention.py --write benchmarks/results/retention.txt
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info
