@@ -25,6 +25,7 @@ _COMMANDS = {
     "health": "triage_ops.commands.health:health",
     "incident": "triage_ops.commands.incident:incident",
     "model": "triage_ops.commands.model:model",
+    "retention": "triage_ops.commands.retention:retention",
     "runbook": "triage_ops.commands.runbook:runbook",
     "sandbox": "triage_ops.commands.sandbox:sandbox",
 }

@@ -5,10 +5,15 @@ address, and never carry a credential."""
 from __future__ import annotations
 
 from triage_ops.errors import DependencyUnreachable, OpsError
+from triage_ops.exit_codes import ExitCode
 
 
 class ClientError(OpsError):
-    """A call to an external system failed. `system` names it ("redis", "kubernetes"...)."""
+    """A call to an external system failed. `system` names it ("redis", "kubernetes"...).
+    Whatever the reason (refused, timed out, wrong credentials, an unexpected answer), the
+    command could not get its answer from that system: exit UNREACHABLE."""
+
+    exit_code = ExitCode.UNREACHABLE
 
     def __init__(self, message: str, *, system: str) -> None:
         super().__init__(message)
