@@ -28,6 +28,9 @@ _COMMANDS = {
     "retention": "triage_ops.commands.retention:retention",
     "runbook": "triage_ops.commands.runbook:runbook",
     "sandbox": "triage_ops.commands.sandbox:sandbox",
+    "scale": "triage_ops.commands.scale:scale",
+    "secrets": "triage_ops.commands.secrets:secrets",
+    "security": "triage_ops.commands.security:security",
 }
 
 

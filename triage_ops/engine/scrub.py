@@ -36,7 +36,8 @@ _ABOUT_A_SECRET = re.compile(
 )
 _URL_USERINFO = re.compile(r"(?P<head>\b[a-z][a-z0-9+.-]*://)[^/@\s?#]+@", re.IGNORECASE)
 _KV_PASSWORD = re.compile(
-    r"(?P<head>\b(?:password|passwd|pwd|token|secret|api_key|apikey)\s*[=:]\s*)"
+    # not after a hyphen: "secrets.rotate-db-password: done" names an action, not a value
+    r"(?P<head>(?<![\w-])(?:password|passwd|pwd|token|secret|api_key|apikey)\s*[=:]\s*)"
     r"('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^\s,;&]+)",
     re.IGNORECASE,
 )

@@ -31,7 +31,7 @@ from triage_ops.clients.errors import ClientError, NotFound
 from triage_ops.config import OpsConfig
 from triage_ops.engine.contract import Action, Plan, StepContext
 from triage_ops.engine.report import ActionOutcome
-from triage_ops.errors import UsageError
+from triage_ops.errors import DependencyUnreachable, UsageError
 from triage_ops.findings import Finding
 from triage_ops.procedures import service_metrics as q
 
@@ -401,6 +401,9 @@ def run_kube_action(
     )
     if outcome.outcome == "unplanned" and isinstance(wrapped.error, UsageError):
         raise wrapped.error
+    if outcome.outcome == "ok":
+        for note in ctx.notes:  # what verifying saw ("successfully rolled out")
+            log(note)
     return outcome
 
 
@@ -417,6 +420,10 @@ def current_replicas(clients: Clients, deployment: str) -> int:
         raise UsageError(
             f"deployment {deployment} not found in namespace {kube.namespace}"
         ) from None
+    except ClientError as exc:  # refused credentials, odd answers: cannot use it (exit 4)
+        if isinstance(exc, DependencyUnreachable):
+            raise
+        raise DependencyUnreachable(str(exc)) from None
 
 
 def scale_replicas(
