@@ -19,6 +19,8 @@ _COMMANDS = {
     "alerts": "triage_ops.commands.alerts:alerts",
     "audit": "triage_ops.commands.runbook:audit",
     "backup": "triage_ops.commands.backup:backup",
+    "capacity": "triage_ops.commands.capacity:capacity",
+    "check": "triage_ops.commands.check:check",
     "comms": "triage_ops.commands.comms:comms",
     "completion": "triage_ops.commands.completion:completion",
     "db": "triage_ops.commands.db:db",

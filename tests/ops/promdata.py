@@ -83,7 +83,15 @@ def prometheus_with(
         fine_from=end - 86400,
     )
     subprocess.run(
-        ["promtool", "tsdb", "create-blocks-from", "openmetrics", str(source), str(data)],
+        [
+            "promtool",
+            "tsdb",
+            "create-blocks-from",
+            "openmetrics",
+            "--max-block-duration=240h",  # two blocks instead of a hundred: 10x faster
+            str(source),
+            str(data),
+        ],
         check=True,
         capture_output=True,
         timeout=120,

@@ -22,8 +22,10 @@ if TYPE_CHECKING:
     from triage_ops.clients import Clients
     from triage_ops.config import OpsConfig
     from triage_ops.engine.audit import AuditLog
+    from triage_ops.engine.catalogue import Catalogue
     from triage_ops.engine.contract import Plan
     from triage_ops.engine.report import ActionOutcome, Report
+    from triage_ops.engine.runbook import Runbook
 
 NOT_A_TERMINAL = "needs --yes when not run from a terminal (--dry-run shows the plan)"
 
@@ -37,6 +39,17 @@ def make_run(ctx: Ctx) -> tuple[OpsConfig, Clients, AuditLog]:
     audit = open_audit(config, timeout=ctx.timeout)
     audit.ensure_writable()
     return config, Clients(config, timeout=ctx.timeout), audit
+
+
+def load_runbook(runbook_id: str, config: OpsConfig) -> tuple[Runbook, Catalogue]:
+    """One runbook of the repository's runbooks/ and the finding catalogue. Only that
+    file is read: `incident p0` must not parse (nor fail on) every other runbook first."""
+    from triage_ops.engine.catalogue import Catalogue
+    from triage_ops.engine.runbook import default_dir, engine_file, read_runbook
+
+    directory = default_dir()
+    catalogue = Catalogue.load(directory, engine_file=engine_file(), config=config)
+    return read_runbook(directory / f"{runbook_id}.yaml", catalogue), catalogue
 
 
 def open_audit(config: OpsConfig, *, timeout: float = 3.0, path: str | None = None) -> AuditLog:
