@@ -19,6 +19,7 @@ _COMMANDS = {
     "alerts": "triage_ops.commands.alerts:alerts",
     "audit": "triage_ops.commands.runbook:audit",
     "backup": "triage_ops.commands.backup:backup",
+    "cache": "triage_ops.commands.cache:cache",
     "capacity": "triage_ops.commands.capacity:capacity",
     "check": "triage_ops.commands.check:check",
     "comms": "triage_ops.commands.comms:comms",

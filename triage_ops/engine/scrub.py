@@ -102,13 +102,22 @@ class Scrubber:
 
 
 def config_secrets(config: Any) -> list[str]:
-    """Every Secret-typed setting's value, and the password inside each secret URL."""
+    """What of each Secret-typed setting must never be shown. A database or Redis URL is
+    secret only in its password: masking the whole URL would hide which server an error
+    is about ("Redis at ***"). Anything else (an HTTP webhook URL, a routing key, an API
+    key) is secret whole."""
     values: list[str] = []
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
-        if isinstance(value, Secret) and value:
-            values.append(str(value))
-            match = re.search(r"://[^:/@\s]*:([^@\s]+)@", str(value))
-            if match:
-                values += [match.group(1), unquote(match.group(1))]
+        if not (isinstance(value, Secret) and value):
+            continue
+        text = str(value)
+        passwords = re.findall(r"://[^:/@\s]*:([^@\s]+)@", text)
+        for password in passwords:
+            values += [password, unquote(password)]
+        scheme = text.split("://", 1)[0].lower() if "://" in text else ""
+        if scheme in {"postgres", "postgresql", "redis", "rediss", "unix"}:
+            values += re.findall(r"password=([^&\s]+)", text)
+            continue
+        values.append(text)
     return values

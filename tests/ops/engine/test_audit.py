@@ -260,19 +260,23 @@ def test_scrubber_masks_by_key_shape_and_value() -> None:
     }
 
 
-def test_config_secrets_are_every_secret_setting_and_url_password() -> None:
+def test_config_secrets_are_url_passwords_and_every_other_secret_whole() -> None:
     config = OpsConfig.load(
         None,
         env={
             "TRIAGE_OPS_DATABASE_URL": "postgresql://triage:p%40ss@db/triage",
+            "TRIAGE_OPS_REDIS_URL": "redis://127.0.0.1:6379/0",  # nothing secret in it
+            "TRIAGE_OPS_QUEUE_REDIS_URL": "redis://queue:6379/0?password=qpw",
             "TRIAGE_OPS_PAGERDUTY_ROUTING_KEY": "R0UTINGKEY",
+            "TRIAGE_OPS_SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/A/B/C",
         },
     )
     assert config_secrets(config) == [
-        "postgresql://triage:p%40ss@db/triage",
         "p%40ss",
         "p@ss",
+        "qpw",
         "R0UTINGKEY",
+        "https://hooks.slack.com/services/A/B/C",
     ]
 
 
