@@ -51,5 +51,7 @@ def run_action(
         audit=audit,
         incident=incident,
     )
+    for note in step.notes:  # what verifying saw ("the API answers degraded"): else lost
+        step.log(note)
     emit_outcome(ctx, outcome)
     click.get_current_context().exit(int(outcome.exit_code))

@@ -16,13 +16,11 @@ from triage_ops.commands.common import handles_errors, log
 def health(ctx: Ctx) -> None:
     """End-to-end health of the service. Exit 0 healthy, 1 warnings, 2 critical, 4 a check
     could not run."""
-    from triage_ops.commands.reporting import confirm_plan, emit_report, make_run
-    from triage_ops.engine.runbook import Library
+    from triage_ops.commands.reporting import confirm_plan, emit_report, load_runbook, make_run
     from triage_ops.engine.runner import run_runbook
 
     config, clients, audit = make_run(ctx)
-    library = Library.load(None, config=config)
-    runbook = library.get("health")
+    runbook, catalogue = load_runbook("health", config)
     report = run_runbook(
         runbook,
         config=config,
@@ -36,7 +34,7 @@ def health(ctx: Ctx) -> None:
         incident=None,
         log=log(ctx),
         params=runbook.parse_params(()),
-        catalogue=library.catalogue,
+        catalogue=catalogue,
     )
     emit_report(ctx, report)
     click.get_current_context().exit(int(report.exit_code))

@@ -65,13 +65,17 @@ def _run(
     incident_id: str | None,
     params: dict[str, Any],
 ) -> None:
-    from triage_ops.commands.reporting import confirm_plan, emit_report, make_run, require_terminal
-    from triage_ops.engine.runbook import Library
+    from triage_ops.commands.reporting import (
+        confirm_plan,
+        emit_report,
+        load_runbook,
+        make_run,
+        require_terminal,
+    )
     from triage_ops.engine.runner import run_runbook
 
     config, clients, audit = make_run(ctx)
-    library = Library.load(None, config=config)
-    runbook = library.get(f"incident-{severity.lower()}")
+    runbook, catalogue = load_runbook(f"incident-{severity.lower()}", config)
     may_act = act and any(s.safe or s.id in take for s in runbook.of_kind("action"))
     if may_act and not ctx.yes and not ctx.dry_run:
         require_terminal(f"incident {severity.lower()} --act")
@@ -90,7 +94,7 @@ def _run(
         incident=attached,
         log=log(ctx),
         params={**runbook.parse_params(()), **params},
-        catalogue=library.catalogue,
+        catalogue=catalogue,
     )
     emit_report(ctx, report)
     click.get_current_context().exit(int(report.exit_code))

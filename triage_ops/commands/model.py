@@ -19,7 +19,7 @@ def model() -> None:
 def status_cmd(ctx: Ctx) -> None:
     """The served model's versions and state, the model deployment's replicas, and the
     fallback switch (who turned it on, when, why). Exit 2 when the model is not AVAILABLE
-    or fallback mode is on."""
+    or fallback mode is on, else 4 when the switch or the deployment could not be read."""
     from triage_ops.clients import Clients
     from triage_ops.engine.contract import StepContext
     from triage_ops.exit_codes import ExitCode
@@ -37,6 +37,8 @@ def status_cmd(ctx: Ctx) -> None:
     ) and not any(r["component"] == "fallback-switch" and r["state"] == "ON" for r in rows)
     if not healthy:
         click.get_current_context().exit(int(ExitCode.CRITICAL))
+    if any(r["state"] == "UNKNOWN" for r in rows):  # the switch may be on: nobody can tell
+        click.get_current_context().exit(int(ExitCode.UNREACHABLE))
 
 
 @model.command("fallback")

@@ -1,4 +1,5 @@
-"""Runs a runbook: checks concurrently, then actions one at a time, then verify steps.
+"""Runs a runbook: checks concurrently, then actions one at a time, then verify steps
+(with the checks when no action can be taken and they wait on nothing the actions do).
 
 Checks whose `after` steps are done start at once, each in its own daemon thread with its
 own deadline. A check that overruns is abandoned, not awaited: its thread is a daemon, so
@@ -99,7 +100,9 @@ def run_runbook(
     )
     started_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     started = time.monotonic()
-    run.concurrent(runbook.of_kind("check"))
+    early = [] if act and not dry_run else _independent_verify_steps(runbook)
+    run.held = {s.id for s in early}
+    run.concurrent([*runbook.of_kind("check"), *early])
     outcomes = run.actions(
         runbook.of_kind("action"),
         act=act,
@@ -110,7 +113,7 @@ def run_runbook(
         audit=audit,
         incident=incident,
     )
-    run.concurrent(runbook.of_kind("verify"))
+    run.concurrent([s for s in runbook.of_kind("verify") if s.id not in run.held])
     report = Report(
         runbook=runbook.id,
         title=runbook.title,
@@ -124,6 +127,21 @@ def run_runbook(
     if audit is not None:
         _audit_run(audit, report, params=params, act=act, dry_run=dry_run)
     return report
+
+
+def _independent_verify_steps(runbook: Runbook) -> list[Step]:
+    """The verify steps that wait on nothing from the actions phase (no `when`, after no
+    action, nor after a verify step that does). When no action can change anything (no
+    --act, or --dry-run), these run with the checks: waiting for them after the checks
+    would cost a hung dependency's timeout twice (a black-holed Redis: the PING check's
+    5 s, then the recovery validation's 5 s) for the same answer."""
+    independent: set[str] = {s.id for s in runbook.of_kind("check")}
+    early: list[Step] = []
+    for step in order(runbook.of_kind("verify")):
+        if step.when is None and all(dep in independent for dep in step.after):
+            independent.add(step.id)
+            early.append(step)
+    return early
 
 
 def execute_action(
@@ -268,6 +286,12 @@ class _Run:
         self.results: dict[str, StepResult] = {}
         self.targets: dict[str, Any] = {}  # step id -> its imported code (or why not)
         self.findings: list[Finding] = []
+        # verify steps run early, with the checks: the actions never see their findings
+        self.held: set[str] = set()
+
+    def seen(self) -> list[Finding]:
+        """The findings so far, as the actions phase may see them."""
+        return [f for f in self.findings if f.step not in self.held]
 
     def context(self, step: Step) -> StepContext:
         return StepContext(
@@ -276,7 +300,7 @@ class _Run:
             timeout=self.step_timeout(step),
             step_id=step.id,
             params=MappingProxyType({**self.runbook.params, **self.params, **step.params}),
-            findings=tuple(self.findings),
+            findings=tuple(self.seen()),
             make_finding=self.catalogue.finding,
             log=self.log,
         )
@@ -477,7 +501,7 @@ class _Run:
     ) -> list[ActionOutcome]:
         outcomes: list[ActionOutcome] = []
         for step in order(steps):
-            codes = {f.code for f in self.findings}
+            codes = {f.code for f in self.seen()}
             reason = self.blocked_by(step)
             if reason is None and not step.triggered(codes):
                 reason = "not needed: none of " + ", ".join(step.when or ()) + " found"

@@ -48,6 +48,19 @@ from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+# The client libraries are imported with this module, never inside a check: the engine
+# imports every step's module in one thread before any check starts. Inside concurrent
+# checks, imports race (a package with circular imports, such as requests, hands one
+# thread a partially initialised module: ImportError) and eat into the dependency's
+# timeout (a cold `import redis` takes ~0.5 s: the engine would abandon the check of a
+# hung Redis as a step that overran, before the client's own timeout could name Redis).
+import psycopg
+import redis
+
+import triage_ops.clients.model_server
+import triage_ops.clients.postgres
+import triage_ops.clients.redis
+import triage_ops.clients.service_api  # noqa: F401
 from triage_core.errors import ConfigError
 from triage_core.service import keys
 from triage_ops.clients.errors import (
@@ -136,8 +149,6 @@ def _elapsed_ms(started: float) -> float:
 def check_postgres_primary(ctx: StepContext) -> list[Finding]:
     """Connect, `SELECT 1`, version, in-recovery, latency. Down, refused, credentials
     refused and timed out are each their own finding."""
-    import psycopg
-
     try:
         client = ctx.clients.postgres()
     except UsageError as exc:
@@ -221,8 +232,6 @@ def _postgres_failure(
 
 def check_postgres_replica(ctx: StepContext) -> list[Finding]:
     """Only when a replica is configured: it answers, it replays WAL, and how far behind."""
-    import psycopg
-
     if not ctx.config.database_replica_url:
         ctx.note("no PostgreSQL replica configured (database_replica_url): not checked")
         return []
@@ -662,8 +671,6 @@ def check_queue_moving(ctx: StepContext) -> list[Finding]:
 
 def _queue_sample(ops: Any) -> QueueSample:
     """Each command on its own (cluster-safe, each bounded by the client's timeout)."""
-    import redis
-
     raw = ops.client(queue=True)
 
     def call(fn: Callable[[], T], what: str) -> T:

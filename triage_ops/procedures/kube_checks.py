@@ -36,6 +36,12 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+# The official client's kubeconfig loader (~0.3 s to import) comes with this module, which
+# the engine imports before any check's clock starts. Left to the first
+# `clients.kubernetes()`, six concurrent checks imported it at once inside their timeouts
+# (imports race, and the checks of a black-holed API server overran and were abandoned).
+import kubernetes.config  # noqa: F401
+
 from triage_ops.clients.errors import AuthFailed, BadResponse, ClientError, NotFound, Unreachable
 from triage_ops.clients.kubernetes import (
     KubernetesClient,

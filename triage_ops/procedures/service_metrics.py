@@ -18,7 +18,12 @@ from __future__ import annotations
 
 from typing import Any
 
+# Imported with this module, not on first use inside concurrently running checks (where
+# imports race and eat into the timeout): the engine imports step modules up front.
+import prometheus_api_client  # noqa: F401
+
 from triage_ops.clients.errors import ClientError
+from triage_ops.clients.prometheus import PrometheusClient
 from triage_ops.engine.contract import StepContext
 from triage_ops.findings import Finding
 
@@ -68,13 +73,17 @@ def _param(ctx: StepContext, name: str, default: float) -> float:
     return float(ctx.params.get(name, default))
 
 
+def _prometheus(ctx: StepContext) -> PrometheusClient:
+    return ctx.clients.prometheus()
+
+
 def _scalar(ctx: StepContext, promql: str) -> float | None:
-    value: float | None = ctx.clients.prometheus().scalar(promql)
+    value: float | None = _prometheus(ctx).scalar(promql)
     return value
 
 
 def _series(ctx: StepContext, promql: str) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = ctx.clients.prometheus().query(promql)
+    rows: list[dict[str, Any]] = _prometheus(ctx).query(promql)
     return rows
 
 
