@@ -3,25 +3,26 @@ snippet (load every row, archive, then delete every old row), timed in the same 
 identical copies of the table.
 
     .venv/bin/python benchmarks/retention.py [--rows 1000000] [--batch-size 10000] \\
-        [--write benchmarks/results/retention.txt]
+        [--repeat 3] [--write benchmarks/results/retention.txt]
 
 1. Starts its own PostgreSQL (the sandbox's helper, with the server's default durability:
    fsync and full_page_writes on), applies the migrations and fills `emails` with
    INSERT ... SELECT generate_series: a ~1 KB `triage/v1` result per row; 50% of the rows
    processed and older than the cutoff (the policy), 10% failed and 10% queued and old
-   (ours keeps them, the runbook's DELETE takes them too), 30% recent. VACUUM ANALYZE,
-   then CREATE DATABASE ... TEMPLATE twice: two identical copies.
+   (ours keeps them, the runbook's DELETE takes them too), 30% recent. VACUUM ANALYZE;
+   every run then gets its own copy (CREATE DATABASE ... TEMPLATE) after a CHECKPOINT.
 2. Ours: the CLI as an operator runs it (`retention run --older-than 90d --archive-to DIR
-   --yes -o json`: plan, apply, verify, audit entry), in a child process.
+   --yes -o json`: plan, apply, verify, audit entry), in a child process, `--repeat`
+   times, each on a fresh copy (the machine is shared: one run says little).
 3. The runbook's: a child process doing what the snippet does with psycopg: SELECT the
    old processed rows and fetchall() them (the ORM's `.all()`), write them as JSON lines
-   to a gzip file (level 1, as ours, so compression does not decide the comparison),
-   then `DELETE FROM emails WHERE created_at < cutoff` in one transaction.
+   to a gzip file (level 1: the cheapest gzip; ours writes zstd -1), then `DELETE FROM
+   emails WHERE created_at < cutoff` in one transaction.
 
 Each child's peak RSS is its own (os.wait4's rusage); the server's CPU is read from /proc
 (postmaster, its reaped children and its live ones) before and after. rows/s = policy rows
 archived / wall time of the whole command. The machine is shared: its load average is
-printed beside the figures.
+printed beside each run's figures.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import json
 import os
 import shutil
 import signal
+import statistics
 import sys
 import tempfile
 import time
@@ -191,7 +193,64 @@ def runbook_child(url: str, archive: Path) -> None:
 # -- the benchmark ---------------------------------------------------------------------
 
 
-def build(server: PostgresServer, rows: int) -> tuple[str, str, dict[str, int]]:
+@dataclass
+class OursRun:
+    measured: Measured
+    report: dict[str, Any]
+    left: list[tuple[str, int]]  # old rows left, by status
+    archive_mb: float
+    load: tuple[float, float]  # 1-minute load average before and after
+
+    @property
+    def after(self) -> dict[str, Any]:
+        return dict(self.report["after"])
+
+    @property
+    def rate(self) -> float:
+        return int(self.after["rows_archived"]) / self.measured.seconds
+
+
+def copy_of_source(server: PostgresServer, name: str) -> str:
+    with server.admin() as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name}")
+        admin.execute(f"CREATE DATABASE {name} TEMPLATE retention_source STRATEGY FILE_COPY")
+    return server.url(name)
+
+
+def run_ours(server: PostgresServer, args: argparse.Namespace, work: Path, number: int) -> OursRun:
+    url = copy_of_source(server, "retention_ours")
+    archive = work / f"ours-{number}"
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "TRIAGE_OPS_DATABASE_URL": url,
+        "TRIAGE_OPS_AUDIT_LOG": str(work / "audit.jsonl"),
+    }
+    argv = [
+        sys.executable, "-c", CHILD, "-o", "json", "retention", "run", "--older-than", "90d",
+        "--archive-to", str(archive), "--batch-size", str(args.batch_size), "--yes",
+    ]  # fmt: skip
+    settle(server)
+    before = os.getloadavg()[0]
+    measured = spawn_measured(server, argv, env, work=work)
+    load = (before, os.getloadavg()[0])
+    if measured.exit_code != 0:
+        raise SystemExit(f"retention run failed (exit {measured.exit_code}): {measured.output}")
+    with psycopg.connect(url) as conn:
+        left = [
+            (str(status), int(n))
+            for status, n in conn.execute(
+                "SELECT status, count(*) FROM emails WHERE created_at < now() - interval"
+                " '90 days' GROUP BY 1 ORDER BY 1"
+            ).fetchall()
+        ]
+    run = OursRun(measured, json.loads(measured.output), left, _size_mb(archive), load)
+    shutil.rmtree(archive, ignore_errors=True)
+    print(f"  run {number}: {run.rate:,.0f} rows/s in {measured.seconds:.1f} s, load {load[0]:.1f}")
+    return run
+
+
+def build(server: PostgresServer, rows: int) -> tuple[str, dict[str, int]]:
     source = server.create_database("retention_source")
     migrate(source)
     started = time.perf_counter()
@@ -213,18 +272,14 @@ def build(server: PostgresServer, rows: int) -> tuple[str, str, dict[str, int]]:
             // 2**20
         )
     print(f"generated {rows:,} rows in {time.perf_counter() - started:.0f} s: {counts}")
-    copies = []
-    with server.admin() as admin:
-        for name in ("retention_ours", "retention_runbook"):
-            admin.execute(f"CREATE DATABASE {name} TEMPLATE retention_source STRATEGY FILE_COPY")
-            copies.append(server.url(name))
-    return copies[0], copies[1], counts
+    return copy_of_source(server, "retention_runbook"), counts
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--batch-size", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of ours, each on a copy")
     parser.add_argument("--write", type=Path, default=None)
     parser.add_argument(
         "--runbook-child", nargs=2, metavar=("URL", "ARCHIVE"), help=argparse.SUPPRESS
@@ -240,24 +295,9 @@ def main() -> None:
     load_before = os.getloadavg()
     server = start_postgres(work / "pg", persistent=True)  # the server's default durability
     try:
-        ours_url, runbook_url, counts = build(server, args.rows)
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(REPO),
-            "TRIAGE_OPS_DATABASE_URL": ours_url,
-            "TRIAGE_OPS_AUDIT_LOG": str(work / "audit.jsonl"),
-        }
-        ours_argv = [
-            sys.executable, "-c", CHILD, "-o", "json", "retention", "run", "--older-than", "90d",
-            "--archive-to", str(work / "ours"), "--batch-size", str(args.batch_size), "--yes",
-        ]  # fmt: skip
+        runbook_url, counts = build(server, args.rows)
         print("running ours ...", flush=True)
-        settle(server)
-        ours = spawn_measured(server, ours_argv, env, work=work)
-        if ours.exit_code != 0:
-            raise SystemExit(f"retention run failed (exit {ours.exit_code}): {ours.output}")
-        report = json.loads(ours.output)
-        after = report["after"]
+        ours = [run_ours(server, args, work, n) for n in range(1, args.repeat + 1)]
         print("running the runbook's ...", flush=True)
         runbook_argv = [sys.executable, str(Path(__file__).resolve()), "--runbook-child",
                         runbook_url, str(work / "runbook")]  # fmt: skip
@@ -268,13 +308,7 @@ def main() -> None:
         if runbook.exit_code != 0:
             raise SystemExit(f"runbook approach failed (exit {runbook.exit_code})")
         theirs = json.loads(runbook.output)
-        with psycopg.connect(ours_url) as conn:
-            left_ours = conn.execute(
-                "SELECT status, count(*) FROM emails WHERE created_at < now() - interval '90 days'"
-                " GROUP BY 1 ORDER BY 1"
-            ).fetchall()
-        text = render(args, counts, ours, after, report, runbook, theirs, left_ours, work,
-                      load_before, os.getloadavg())  # fmt: skip
+        text = render(args, counts, ours, runbook, theirs, work, load_before, os.getloadavg())
         print(text)
         if args.write:
             args.write.write_text(text + "\n")
@@ -290,22 +324,19 @@ def _size_mb(path: Path) -> float:
 def render(
     args: argparse.Namespace,
     counts: dict[str, int],
-    ours: Measured,
-    after: dict[str, Any],
-    report: dict[str, Any],
+    ours: list[OursRun],
     runbook: Measured,
     theirs: dict[str, int],
-    left_ours: list[tuple[str, int]],
     work: Path,
     load_before: tuple[float, float, float],
     load_after: tuple[float, float, float],
 ) -> str:
-    archived = int(after["rows_archived"])
-    ours_rate = archived / ours.seconds
     theirs_rate = theirs["archived"] / runbook.seconds
     day = datetime.now(UTC).strftime("%Y-%m-%d")
-    ours_cpu_us = (ours.cpu_s + ours.server_cpu_s) / archived * 1e6
     theirs_cpu_us = (runbook.cpu_s + runbook.server_cpu_s) / theirs["archived"] * 1e6
+    rates = sorted(run.rate for run in ours)
+    median = ours[[run.rate for run in ours].index(statistics.median_low(rates))]
+    worst_rss = max(run.measured.peak_rss_mb for run in ours)
 
     def verdict(ok: bool) -> str:
         return "ok" if ok else "MISSED"
@@ -316,19 +347,36 @@ def render(
         ("policy rows (processed, > 90 days)", f"{counts.get('processed_old', 0):,}", ""),
         ("other old rows (failed + queued)",
          f"{counts.get('failed_old', 0) + counts.get('queued_old', 0):,}", ""),
-        ("[ours] triage-ops retention run", f"batch {args.batch_size:,}, gzip -1 segments", ""),
-        ("  rows/s (whole command)", f"{ours_rate:,.0f} ({archived:,} in {ours.seconds:.1f} s)",
-         f">= {TARGET_ROWS_S:,} ({verdict(ours_rate >= TARGET_ROWS_S)})"),
-        ("  rows/s (batches only)", f"{after['rows_per_s']:,} ({after['seconds']} s)", ""),
-        ("  peak RSS", f"{ours.peak_rss_mb:.0f} MB",
-         f"<= {TARGET_RSS_MB} ({verdict(ours.peak_rss_mb <= TARGET_RSS_MB)})"),
-        ("  CPU: client / server", f"{ours.cpu_s:.1f} s / {ours.server_cpu_s:.1f} s",
-         f"{ours_cpu_us:.0f} us per row; 2 idle cores: <= {2e6 / ours_cpu_us:,.0f} rows/s"),
-        ("  deleted / kept changed", f"{after['rows_deleted']:,} / {after['rows_kept']:,}",
-         f"outcome {report['outcome']}"),
-        ("  old rows left (not the policy's)", ", ".join(f"{s} {n:,}" for s, n in left_ours), ""),
-        ("  archive", f"{_size_mb(work / 'ours'):.0f} MB, {after['segments_written']} segments"
-                      " + manifest", ""),
+        ("[ours] triage-ops retention run",
+         f"batch {args.batch_size:,}: DELETE ... RETURNING streamed by COPY, zstd -1 segments",
+         ""),
+    ]  # fmt: skip
+    for number, run in enumerate(ours, 1):
+        m, after = run.measured, run.after
+        archived = int(after["rows_archived"])
+        cpu_us = (m.cpu_s + m.server_cpu_s) / archived * 1e6
+        rows += [
+            (f" run {number} (load {run.load[0]:.1f} -> {run.load[1]:.1f})", "", ""),
+            ("  rows/s (whole command)", f"{run.rate:,.0f} ({archived:,} in {m.seconds:.1f} s)",
+             f">= {TARGET_ROWS_S:,} ({verdict(run.rate >= TARGET_ROWS_S)})"),
+            ("  rows/s (batches only)", f"{after['rows_per_s']:,} ({after['seconds']} s)", ""),
+            ("  peak RSS", f"{m.peak_rss_mb:.0f} MB",
+             f"<= {TARGET_RSS_MB} ({verdict(m.peak_rss_mb <= TARGET_RSS_MB)})"),
+            ("  CPU: client / server", f"{m.cpu_s:.1f} s / {m.server_cpu_s:.1f} s",
+             f"{cpu_us:.0f} us per row; 2 idle cores: <= {2e6 / cpu_us:,.0f} rows/s"),
+            ("  deleted / kept / skipped",
+             f"{after['rows_deleted']:,} / {after['rows_kept']:,} /"
+             f" {after['rows_skipped_locked']:,}", f"outcome {run.report['outcome']}"),
+            ("  old rows left (not the policy's)", ", ".join(f"{s} {n:,}" for s, n in run.left),
+             ""),
+            ("  archive", f"{run.archive_mb:.0f} MB, {after['segments_written']} segments"
+                          " + manifest", ""),
+        ]  # fmt: skip
+    rows += [
+        ("[ours] over the runs", f"median {median.rate:,.0f} rows/s, spread {rates[0]:,.0f}"
+                                 f" .. {rates[-1]:,.0f}; peak RSS <= {worst_rss:.0f} MB",
+         f">= {TARGET_ROWS_S:,} ({verdict(median.rate >= TARGET_ROWS_S)}),"
+         f" <= {TARGET_RSS_MB} MB ({verdict(worst_rss <= TARGET_RSS_MB)})"),
         ("[runbook] fetchall, archive, DELETE old", "", ""),
         ("  rows/s", f"{theirs_rate:,.0f} ({theirs['archived']:,} in {runbook.seconds:.1f} s)", ""),
         ("  peak RSS", f"{runbook.peak_rss_mb:,.0f} MB", ""),
@@ -336,16 +384,17 @@ def render(
          f"{theirs_cpu_us:.0f} us per row"),
         ("  deleted", f"{theirs['deleted']:,}",
          f"{theirs['deleted'] - theirs['archived']:,} of them never archived"),
-        ("  archive", f"{_size_mb(work / 'runbook'):.0f} MB, one file", ""),
-        ("ours vs runbook", f"{ours_rate / theirs_rate:.2f}x rows/s,"
-                            f" {runbook.peak_rss_mb / ours.peak_rss_mb:.0f}x less memory", ""),
+        ("  archive", f"{_size_mb(work / 'runbook'):.0f} MB, one file (gzip -1)", ""),
+        ("ours (median) vs runbook", f"{median.rate / theirs_rate:.2f}x rows/s,"
+                            f" {runbook.peak_rss_mb / worst_rss:.0f}x less memory", ""),
     ]  # fmt: skip
     head = [
         f"# data retention: {args.rows:,} rows ({day}, {os.cpu_count()} cores shared with"
-        " other engineers; load average before/after"
+        " other engineers; load average before/after the whole benchmark"
         f" {load_before[0]:.1f}/{load_after[0]:.1f})",
-        "# PostgreSQL 15 with its default durability (fsync on); both approaches on identical"
-        " copies (CREATE DATABASE ... TEMPLATE), one after the other, each after a CHECKPOINT",
+        "# PostgreSQL 15 with its default durability (fsync, full_page_writes on); ours"
+        f" {args.repeat}x and the runbook's once, each on a fresh copy (CREATE DATABASE ..."
+        " TEMPLATE) after a CHECKPOINT",
         "# rows/s = policy rows archived / wall time; CPU = the child's own (wait4) and the"
         " server's (/proc); the ceiling = 2 cores / CPU per row, if nothing else ran",
     ]

@@ -75,7 +75,7 @@ def retention() -> None:
     default=str(DEFAULT_BATCH),
     metavar="N",
     show_default=True,
-    help="Rows per segment, per COPY and per DELETE transaction (memory is bounded by it).",
+    help="Rows per segment: one DELETE ... RETURNING streamed by COPY, one transaction.",
 )
 @max_duration_option
 @dry_run_option
@@ -163,7 +163,7 @@ def restore_cmd(
     "--verify",
     "check",
     is_flag=True,
-    help="Also read every segment back (checksum, gzip, row count, ids).",
+    help="Also read every segment back (checksum, zstd or gzip, row count, ids).",
 )
 @click.pass_obj
 @handles_errors

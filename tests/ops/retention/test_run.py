@@ -1,6 +1,7 @@
 """`triage-ops retention run` against a real PostgreSQL: exactly the policy's rows are
-archived and deleted, nothing else; dry runs write nothing; runs resume; a row changed
-between its archive and its delete is not deleted; two runs never race."""
+archived and deleted, nothing else; dry runs write nothing; runs resume; a row a worker
+changes is archived as it was deleted, or kept; a locked row is skipped, not waited for;
+keys the client cannot order as bytes are sorted by the server; two runs never race."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import psycopg
 import pytest
 
 from tests.ops.retention.harness import env_for, invoke
-from tests.ops.retention.rows import ids, scalar, seed_mix, snapshot
+from tests.ops.retention.rows import ids, scalar, seed, seed_mix, snapshot
 from triage_core.service.store.dsn import describe
 from triage_ops.procedures.retention import archive as ar
 from triage_ops.procedures.retention.batches import Pipeline
@@ -51,11 +52,9 @@ def test_archives_and_deletes_exactly_the_policy_rows(db: str, tmp_path: Path) -
     assert out["outcome"] == "ok"
     assert out["findings"] == []
     after = out["after"]
-    assert {k: after[k] for k in ("rows_archived", "rows_deleted", "rows_kept")} == {
-        "rows_archived": 300,
-        "rows_deleted": 300,
-        "rows_kept": 0,
-    }
+    assert {
+        k: after[k] for k in ("rows_archived", "rows_deleted", "rows_kept", "rows_skipped_locked")
+    } == {"rows_archived": 300, "rows_deleted": 300, "rows_kept": 0, "rows_skipped_locked": 0}
     assert (after["complete"], after["segments_written"], after["pass"]) == (True, 5, 1)
     # the table holds exactly the other rows, every column untouched
     assert ids(db) == stays
@@ -67,6 +66,17 @@ def test_archives_and_deletes_exactly_the_policy_rows(db: str, tmp_path: Path) -
     assert manifest is not None
     assert [s.rows for s in manifest.segments] == [70, 70, 70, 70, 20]
     assert all(s.state == "deleted" and s.deleted == s.rows for s in manifest.segments)
+    assert all(s.name.endswith(".pgcopy.zst") for s in manifest.segments)
+    # each segment's keys are its smallest and largest (created_at, id): the batches
+    # follow each other in key order, and the manifest's position is the last key
+    policy_keys = sorted(
+        (str(r["created_at"].isoformat()), str(r["id"])) for r in before if str(r["id"]) in policy
+    )
+    firsts = [policy_keys[i][1] for i in (0, 70, 140, 210, 280)]
+    lasts = [policy_keys[i][1] for i in (69, 139, 209, 279, 299)]
+    assert [s.first.id for s in manifest.segments] == firsts
+    assert [s.last.id for s in manifest.segments] == lasts
+    assert manifest.position == manifest.segments[-1].last
     assert manifest.policy == {
         "older_than": "90d",
         "older_than_s": 90 * 86400,
@@ -75,6 +85,20 @@ def test_archives_and_deletes_exactly_the_policy_rows(db: str, tmp_path: Path) -
     assert manifest.cutoff == after["cutoff"]
     assert manifest.columns[:2] == ["id", "created_at"]
     assert sorted(manifest.columns) == sorted(before[0])
+    assert dict(zip(manifest.columns, manifest.column_types, strict=True)) == {
+        "id": "uuid",
+        "created_at": "timestamp with time zone",
+        "message_id": "text",
+        "status": "text",
+        "category": "text",
+        "priority": "text",
+        "summary": "text",
+        "result": "jsonb",
+        "attempts": "integer",
+        "error": "text",
+        "processed_at": "timestamp with time zone",
+    }
+    assert manifest.format == "triage-retention/v2"
 
     # nothing left to do: a second run is a no-op
     code, out, err = run(env, archive)
@@ -185,14 +209,30 @@ def test_resumes_after_the_time_budget_with_the_same_cutoff(db: str, tmp_path: P
         " 90d, not status processed older than 30d: resume it without --older-than/--status,"
         " or archive to a new directory"
     ]
-    (archive / "segment-000099.pgcopy.gz").write_bytes(b"left by a killed run")
+    (archive / "segment-000099.pgcopy.zst").write_bytes(b"left by a killed run")
     code, out, err = run(env, archive)
     assert (code, out["outcome"]) == (0, "ok"), err
     after = out["after"]
     assert (after["complete"], after["cutoff"], after["rows_deleted"]) == (True, cutoff, 250)
-    assert after["orphans_removed"] == ["segment-000099.pgcopy.gz"]
+    assert after["orphans_removed"] == ["segment-000099.pgcopy.zst"]
     assert ids(db) == stays
     assert len(archived_ids(archive)) == len(set(archived_ids(archive))) == 300
+
+
+def _fail_the_second_commit(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The run stops between recording segment 2 and committing its delete (as a kill
+    there would): its transaction is rolled back, its segment stays `verified`."""
+    original = Pipeline._commit
+    calls: list[str] = []
+
+    def commit(self: Pipeline, taken: Any, *args: Any) -> None:
+        calls.append(taken.name)
+        if len(calls) == 2:
+            raise RuntimeError("killed between the record and the COMMIT")
+        original(self, taken, *args)
+
+    monkeypatch.setattr(Pipeline, "_commit", commit)
+    return calls
 
 
 def test_an_interrupted_delete_is_finished_by_the_next_run(
@@ -202,78 +242,114 @@ def test_an_interrupted_delete_is_finished_by_the_next_run(
     stays = ids(db) - ids(db, POLICY)
     archive = tmp_path / "archive"
     env = env_for(db, tmp_path)
-    original = Pipeline._delete_segment
-    calls = []
-
-    def crash_on_the_second(self: Pipeline, segment: ar.Segment, *args: Any) -> None:
-        calls.append(segment.name)
-        if len(calls) == 2:
-            raise RuntimeError("killed between the archive and the delete")
-        original(self, segment, *args)
-
-    monkeypatch.setattr(Pipeline, "_delete_segment", crash_on_the_second)
+    _fail_the_second_commit(monkeypatch)
     code, out, _ = run(env, archive, "--older-than", "90d", "--batch-size", "100")
     assert (code, out["outcome"]) == (2, "failed")
-    assert out["error"] == "RuntimeError: killed between the archive and the delete"
+    assert out["error"] == "RuntimeError: killed between the record and the COMMIT"
     manifest = ar.load_manifest(archive)
     assert manifest is not None
     assert [(s.name, s.state) for s in manifest.segments] == [
-        ("segment-000001.pgcopy.gz", "deleted"),
-        ("segment-000002.pgcopy.gz", "verified"),
+        ("segment-000001.pgcopy.zst", "deleted"),
+        ("segment-000002.pgcopy.zst", "verified"),
     ]
-    assert len(ids(db, POLICY)) == 200  # the second batch is archived, not deleted
+    # the second batch is archived, its delete rolled back; the third, which the server
+    # had already deleted and streamed, rolled back too, its file never recorded
+    assert len(ids(db, POLICY)) == 200
+    assert sorted(p.name for p in archive.glob("segment-*")) == [
+        "segment-000001.pgcopy.zst",
+        "segment-000002.pgcopy.zst",
+    ]
 
-    monkeypatch.setattr(Pipeline, "_delete_segment", original)
+    monkeypatch.undo()
     code, out, err = run(env, archive)
     assert (code, out["outcome"]) == (0, "ok"), err
-    assert out["after"]["resumed_segments"] == ["segment-000002.pgcopy.gz"]
+    assert out["after"]["resumed_segments"] == ["segment-000002.pgcopy.zst"]
     assert out["after"]["rows_deleted"] == 200
     assert ids(db) == stays
     assert len(set(archived_ids(archive))) == len(archived_ids(archive)) == 300
 
 
-def test_a_row_changed_between_archive_and_delete_stays(
+def test_a_row_a_worker_changes_before_its_batch_is_archived_as_changed(
     db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The segment is what the DELETE removed: a row rewritten (still the policy's) goes
+    with its new content, a row requeued (no longer the policy's) is not deleted."""
     seed_mix(db)
     before = {str(r["id"]): r for r in snapshot(db)}
     archive = tmp_path / "archive"
     env = env_for(db, tmp_path)
-    original = Pipeline._delete_segment
-    changed: list[str] = []
+    oldest = sorted(ids(db, POLICY), key=lambda i: (before[i]["created_at"], i))
+    requeued, rewritten = oldest[0], oldest[1]  # both in the first batch
+    original = Pipeline._stream
+    calls: list[int] = []
 
-    def worker_writes_first(self: Pipeline, segment: ar.Segment, ids_: str, *args: Any) -> None:
-        if not changed:  # a worker touches two archived rows before their delete
-            requeued, rewritten = ids_.split(",")[:2]
+    def worker_writes_first(self: Pipeline, *args: Any) -> Any:
+        if not calls:
             with psycopg.connect(db, autocommit=True) as conn:
                 conn.execute("UPDATE emails SET status = 'queued' WHERE id = %s", (requeued,))
                 conn.execute(
                     "UPDATE emails SET result = '{\"rewritten\": true}' WHERE id = %s",
                     (rewritten,),
                 )
-            changed.extend([requeued, rewritten])
-        original(self, segment, ids_, *args)
+        calls.append(1)
+        return original(self, *args)
 
-    monkeypatch.setattr(Pipeline, "_delete_segment", worker_writes_first)
+    monkeypatch.setattr(Pipeline, "_stream", worker_writes_first)
+    code, out, err = run(env, archive, "--older-than", "90d", "--batch-size", "100")
+    assert (code, out["outcome"]) == (0, "ok"), err
+    assert (out["after"]["rows_deleted"], out["after"]["rows_kept"]) == (299, 0)
+    assert ids(db, POLICY) == set()
+    assert scalar(db, "SELECT status FROM emails WHERE id = %s", (requeued,)) == "queued"
+    assert requeued not in archived_ids(archive)
+    assert rewritten in archived_ids(archive) and rewritten not in ids(db)
+
+    restored = invoke(env, "-o", "json", "retention", "restore", str(archive), "--yes")
+    assert restored.code == 0, restored.err
+    assert restored.json()["after"]["inserted"] == 299
+    rows = {str(r["id"]): r for r in snapshot(db)}
+    assert rows[rewritten]["result"] == {"rewritten": True}  # as it was deleted
+    assert rows[requeued]["status"] == "queued"
+    unchanged = set(before) - {requeued, rewritten}
+    assert {i: rows[i] for i in unchanged} == {i: before[i] for i in unchanged}
+
+
+def test_a_row_changed_before_an_interrupted_delete_is_finished_stays(
+    db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The one window left between archiving and deleting: a segment recorded whose
+    delete did not commit. Its rows changed since (row version) are kept, not deleted."""
+    seed_mix(db)
+    before = {str(r["id"]): r for r in snapshot(db)}
+    archive = tmp_path / "archive"
+    env = env_for(db, tmp_path)
+    _fail_the_second_commit(monkeypatch)
     code, out, _ = run(env, archive, "--older-than", "90d", "--batch-size", "100")
-    requeued, rewritten = changed
+    assert (code, out["outcome"]) == (2, "failed")
+    manifest = ar.load_manifest(archive)
+    assert manifest is not None
+    pending = ar.check_segment(archive, manifest.segments[1]).ids
+    requeued, rewritten = pending[0], pending[1]
+    with psycopg.connect(db, autocommit=True) as conn:  # a worker, before the resume
+        conn.execute("UPDATE emails SET status = 'queued' WHERE id = %s", (requeued,))
+        conn.execute(
+            "UPDATE emails SET result = '{\"rewritten\": true}' WHERE id = %s", (rewritten,)
+        )
+
+    monkeypatch.undo()
+    code, out, _ = run(env, archive)
     # neither changed row was deleted; the still-processed one is reported as left over
     assert (code, out["outcome"]) == (2, "unverified")
-    assert (out["after"]["rows_deleted"], out["after"]["rows_kept"]) == (298, 2)
+    assert out["after"]["resumed_segments"] == ["segment-000002.pgcopy.zst"]
+    assert (out["after"]["rows_deleted"], out["after"]["rows_kept"]) == (198, 2)
     assert [f["code"] for f in out["findings"]] == ["TRI-ACTION-002", "TRI-RET-001"]
     assert out["findings"][1]["summary"].startswith("1 policy row(s) older than")
     assert ids(db, POLICY) == {rewritten}
-    assert scalar(db, "SELECT status FROM emails WHERE id = %s", (requeued,)) == "queued"
-    assert scalar(db, "SELECT result FROM emails WHERE id = %s", (rewritten,)) == {
-        "rewritten": True
-    }
     manifest = ar.load_manifest(archive)
     assert manifest is not None
-    assert manifest.segments[0].kept == sorted(changed)
+    assert manifest.segments[1].kept == sorted([requeued, rewritten])
 
     # the next run archives the leftover (a second pass); restore brings back the
     # latest copy of each row, never the stale one
-    monkeypatch.setattr(Pipeline, "_delete_segment", original)
     code, out, err = run(env, archive)
     assert (code, out["outcome"], out["after"]["pass"]) == (0, "ok", 2), err
     assert out["after"]["rows_deleted"] == 1
@@ -284,7 +360,7 @@ def test_a_row_changed_between_archive_and_delete_stays(
     rows = {str(r["id"]): r for r in snapshot(db)}
     assert rows[rewritten]["result"] == {"rewritten": True}
     assert rows[requeued]["status"] == "queued"
-    unchanged = set(before) - set(changed)
+    unchanged = set(before) - {requeued, rewritten}
     assert {i: rows[i] for i in unchanged} == {i: before[i] for i in unchanged}
 
 
@@ -303,33 +379,64 @@ def test_two_runs_never_race(db: str, tmp_path: Path) -> None:
     assert not (archive / "manifest.json").exists()
 
 
-def test_a_row_a_worker_holds_locked_is_skipped_not_waited_for(
-    db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_row_a_worker_holds_locked_is_skipped_not_waited_for(db: str, tmp_path: Path) -> None:
     seed_mix(db)
     archive = tmp_path / "archive"
     env = env_for(db, tmp_path)
-    original = Pipeline._delete_segment
-    locked: list[str] = []
-
-    def worker_holds_a_lock(self: Pipeline, segment: ar.Segment, ids_: str, *args: Any) -> None:
-        if locked:
-            original(self, segment, ids_, *args)
-            return
-        locked.append(ids_.split(",")[0])
-        with psycopg.connect(db) as worker:  # a transaction holding the row, as a worker does
-            worker.execute("SELECT 1 FROM emails WHERE id = %s FOR UPDATE", (locked[0],))
-            original(self, segment, ids_, *args)
-
-    monkeypatch.setattr(Pipeline, "_delete_segment", worker_holds_a_lock)
-    code, out, err = run(env, archive, "--older-than", "90d", "--batch-size", "100")
+    rows = snapshot(db, POLICY)
+    locked = min(rows, key=lambda r: (r["created_at"], r["id"]))["id"]  # in the first batch
+    with psycopg.connect(db) as worker:  # a transaction holding the row, as a worker does
+        worker.execute("SELECT 1 FROM emails WHERE id = %s FOR UPDATE", (locked,))
+        code, out, err = run(env, archive, "--older-than", "90d", "--batch-size", "100")
     assert (code, out["outcome"]) == (2, "unverified")
-    assert (out["after"]["rows_deleted"], out["after"]["rows_kept"]) == (299, 1)
+    after = out["after"]
+    assert (after["rows_deleted"], after["rows_kept"], after["rows_skipped_locked"]) == (299, 0, 1)
     assert [f["code"] for f in out["findings"]] == ["TRI-ACTION-002", "TRI-RET-001"]
-    assert "segment-000001.pgcopy.gz: a row is locked by another session: skipping it" in err
-    assert ids(db, POLICY) == set(locked)
+    assert "segment-000001.pgcopy.zst: a row is locked by another session: skipping it" in err
+    assert ids(db, POLICY) == {str(locked)}
+    assert str(locked) not in archived_ids(archive)
 
-    monkeypatch.setattr(Pipeline, "_delete_segment", original)
     code, out, err = run(env, archive)
     assert (code, out["outcome"], out["after"]["rows_deleted"]) == (0, "ok", 1), err
     assert ids(db, POLICY) == set()
+    assert sorted(archived_ids(archive)) == sorted(str(r["id"]) for r in rows)
+
+
+def _as_text(db: str, query: str) -> list[tuple[str, ...]]:
+    """Rows as PostgreSQL prints them in UTC (Python has no BC dates nor -infinity)."""
+    with psycopg.connect(db, options="-c TimeZone=UTC -c DateStyle=ISO,YMD") as conn:
+        return [tuple(r) for r in conn.execute(query).fetchall()]
+
+
+def test_keys_the_client_cannot_order_are_sorted_by_the_server(db: str, tmp_path: Path) -> None:
+    """A BC date and -infinity do not compare as bytes: their batch is redone with the
+    server sorting the rows, and every segment still has its true first and last key."""
+    seed(db, tag="op", status="processed", n=50, age_days=120)
+    with psycopg.connect(db, autocommit=True) as conn:
+        for tag, when in (("bc", "4000-03-15 12:00:00+00 BC"), ("inf", "-infinity")):
+            conn.execute(
+                "INSERT INTO emails (message_id, status, created_at) VALUES (%s, 'processed', %s)",
+                (f"<{tag}@test.example>", when),
+            )
+    everything = "SELECT e::text FROM emails e ORDER BY id"
+    before = _as_text(db, everything)
+    keys = _as_text(
+        db, "SELECT created_at::text, id::text FROM emails e ORDER BY e.created_at, e.id"
+    )
+    assert keys[0][0] == "-infinity" and keys[1][0] == "4000-03-15 12:00:00+00 BC"
+    archive = tmp_path / "archive"
+    env = env_for(db, tmp_path)
+    code, out, err = run(env, archive, "--older-than", "90d", "--batch-size", "20")
+    assert (code, out["outcome"]) == (0, "ok"), err
+    assert out["after"]["rows_deleted"] == 52
+    assert ids(db) == set()
+    manifest = ar.load_manifest(archive)
+    assert manifest is not None
+    assert [s.rows for s in manifest.segments] == [20, 20, 12]
+    assert [(s.first.created_at, s.first.id, s.last.created_at, s.last.id)
+            for s in manifest.segments] == [
+        (*keys[0], *keys[19]), (*keys[20], *keys[39]), (*keys[40], *keys[51])
+    ]  # fmt: skip
+    restored = invoke(env, "retention", "restore", str(archive), "--yes")
+    assert restored.code == 0, restored.err
+    assert _as_text(db, everything) == before

@@ -8,15 +8,18 @@ nothing checks that the archive was written before the delete. What we do instea
 
 - only the policy's rows (`--status processed` by default; `--status` widens it) older
   than a cutoff fixed once, when the archive is created, and kept by every resume;
-- keyset batches (ORDER BY created_at, id) streamed with COPY into gzip segments: memory
-  is bounded by the batch size, whatever the table's size;
-- each segment is read back from disk and checked (SHA-256, gzip CRC, row count, ids)
-  and recorded in the manifest BEFORE any of its rows is deleted;
-- the delete removes exactly the archived ids, and only those still as archived (same
-  row version, `xmin`) and still under the policy: a row a worker changes between the
-  archive and the delete stays in the table;
+- keyset batches (created_at, id): each is one `DELETE ... RETURNING` whose rows the
+  server streams with COPY into a zstd segment, so the archive holds exactly the row
+  versions deleted; memory is bounded (1 MiB slices, a bounded queue), whatever the
+  table's or the batch's size;
+- each segment is read back from disk and checked (SHA-256, zstd checksum, row count)
+  against what was streamed and what the server deleted, and recorded in the manifest,
+  BEFORE the batch's transaction commits: until then nothing is deleted;
+- a row a worker changes before its batch is archived as changed (or, no longer the
+  policy's, not deleted); a row a worker holds locked is skipped, not waited for;
 - a manifest records progress, so a killed run resumes where it stopped, never archives
-  a row twice and never deletes a row that is not in a checked segment;
+  a row twice and never deletes a row that is not in a checked segment (a segment
+  recorded whose COMMIT did not happen is finished by id, only rows still as archived);
 - `pg_try_advisory_lock` (and a lock file on the archive directory) keep two runs apart;
 - `retention restore` puts rows back, idempotently (ON CONFLICT DO NOTHING).
 

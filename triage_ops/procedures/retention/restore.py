@@ -1,12 +1,13 @@
 """`triage-ops retention restore ARCHIVE_DIR`: put archived rows back, idempotently.
 
-Every segment is checked against the manifest (SHA-256, gzip CRC, row count) before a
-single row is inserted; a damaged archive restores nothing. Each segment is then loaded
-with COPY into a session-local table and inserted in one transaction with `ON CONFLICT DO
-NOTHING`: a row whose id is already in the table is counted as "already present" (a second
-restore inserts nothing), and a row whose Message-ID now belongs to another row (the email
-came in again after it was archived) is skipped and counted, never overwritten. Archived
-rows the run did not delete (they changed meanwhile: the manifest's `kept`) are stale
+Every segment is checked against the manifest (SHA-256, the codec's checksum: zstd, or
+gzip for a v1 archive, row count) before a single row is inserted; a damaged archive
+restores nothing. Each segment is then loaded with COPY into a session-local table and
+inserted in one transaction with `ON CONFLICT DO NOTHING`: a row whose id is already in
+the table is counted as "already present" (a second restore inserts nothing), and a row
+whose Message-ID now belongs to another row (the email came in again after it was
+archived) is skipped and counted, never overwritten. Archived rows an interrupted run's
+resumed delete did not delete (they changed meanwhile: the manifest's `kept`) are stale
 copies and are not restored.
 """
 
@@ -101,7 +102,7 @@ class _Staging:
             self.conn.cursor() as cur,
             cur.copy(copy_in) as copy,
         ):
-            for block, sha in ar.iter_lines(directory / segment.name):
+            for block, sha in ar.iter_blocks(directory / segment.name):
                 if sha:
                     digest = sha
                 else:
@@ -193,7 +194,8 @@ class RetentionRestore:
                 }
             ],
             commands=[
-                f"zcat {self.archive_dir}/segment-*{ar.SEGMENT_SUFFIX} | psql -c"
+                f"zstdcat {self.archive_dir}/segment-*{ar.SEGMENT_SUFFIX} (zcat for v1's"
+                f" *{ar.GZIP_SUFFIX}) | psql -c"
                 f' "COPY staging FROM STDIN"; INSERT INTO {manifest.table} SELECT ... FROM'
                 " staging ON CONFLICT DO NOTHING"
             ],

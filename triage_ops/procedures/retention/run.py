@@ -1,25 +1,31 @@
-"""`triage-ops retention run`: archive the policy's rows in keyset batches, check each
-segment on disk, then delete exactly the rows archived, resumably.
+"""`triage-ops retention run`: archive the policy's rows in keyset batches and delete
+exactly those rows, each batch's delete committed only once its segment is checked on
+disk; resumable.
 
-One batch:
-1. COPY the next `batch_size` policy rows after the manifest's position (ORDER BY
-   created_at, id: the created_at index serves it) with each row's `xmin` to a gzip
-   segment, streamed: memory is bounded by the batch, not by the table;
-2. fsync, rename, read the file back (SHA-256, gzip CRC and length, row count, first and
-   last keys) and compare with what was streamed; the ids and row versions the delete
-   uses are the stream's, which the matching SHA-256 proves are the file's;
-3. record the segment in the manifest (state `verified`), durably;
-4. in one transaction: DELETE the archived ids whose row version is still the archived
-   one AND that still match the policy (a row a worker changed or re-queued meanwhile is
-   not deleted: it stays, and the manifest lists it as `kept`; so does a row another
-   session holds locked for more than a second: skipped, not waited for), with RETURNING
-   checked against the segment's ids before COMMIT;
-5. mark the segment `deleted` in the manifest.
+One batch (batches.py has the statements and the threads):
+1. the key range of the next `batch_size` policy rows after the previous range (in
+   (created_at, id) order: the created_at index serves it);
+2. BEGIN; one statement deletes the policy rows of that range and streams them, each
+   with its `xmin`, as COPY text: the segment's content is exactly what the DELETE
+   removed, never a second read of the table;
+3. the rows go to a zstd segment (`NAME.tmp`), fsync'ed, renamed, read back from disk
+   (SHA-256, zstd's checksum, row count) and compared with what was written and with
+   the count the server gave for the DELETE;
+4. in range order: the segment is recorded in the manifest (state `verified`), durably;
+   COMMIT: only now are the rows gone; the segment is marked `deleted`.
+Two sessions work on consecutive ranges at once (each batch uncommitted until its own
+segment is checked and recorded).
 
-A killed run resumes from the manifest: files it does not name are removed (their rows
-were never deleted), a `verified` segment gets step 4 again (idempotent: the version check
-deletes only rows still exactly as archived), and the next batch starts after the last
-recorded key. The cutoff is fixed when the archive is created and kept by every resume.
+A row a worker changes before its batch's DELETE is archived as changed (or, changed out
+of the policy, not deleted at all); a row a worker is changing (locked) is waited for one
+second, then the batch is redone without it (SKIP LOCKED): it stays in the table for the
+next pass, and the run says so (TRI-RET-001).
+
+A killed run resumes from the manifest: files it does not name are removed (their batch
+never committed), a `verified` segment whose COMMIT did not happen (or was not seen) has
+its rows deleted by id, each only if its row version is still the archived one (rows
+changed since are kept, and listed), and the next batch starts after the last recorded
+key. The cutoff is fixed when the archive is created and kept by every resume.
 """
 
 from __future__ import annotations
@@ -52,23 +58,26 @@ STOP_MARGIN_S = 2.0
 @dataclass(frozen=True)
 class TableInfo:
     columns: list[str]  # id, created_at, then the others in table order
+    types: list[str]  # format_type() of each column, in `columns` order
     schema_version: int
     database: str  # current_database()
 
 
 def table_info(conn: Connection) -> TableInfo:
     rows = conn.execute(
-        "SELECT column_name FROM information_schema.columns"
-        " WHERE table_schema = current_schema() AND table_name = %s ORDER BY ordinal_position",
+        "SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type"
+        " FROM pg_attribute a WHERE a.attrelid = to_regclass(format('%%I.%%I',"
+        " current_schema(), %s::text)) AND a.attnum > 0 AND NOT a.attisdropped"
+        " ORDER BY a.attnum",
         (TABLE,),
     ).fetchall()
-    names = [str(r["column_name"]) for r in rows]
-    missing = [c for c in REQUIRED_COLUMNS if c not in names]
+    types = {str(r["name"]): str(r["type"]) for r in rows}
+    missing = [c for c in REQUIRED_COLUMNS if c not in types]
     if missing:
         raise ActionFailed(
             f"table {TABLE} not found or lacks {', '.join(missing)}: run the migrations first"
         )
-    columns = ["id", "created_at", *[n for n in names if n not in ("id", "created_at")]]
+    columns = ["id", "created_at", *[n for n in types if n not in ("id", "created_at")]]
     found = one(conn, "SELECT to_regclass('schema_migrations') IS NOT NULL AS present")
     version = 0
     if found["present"]:
@@ -76,38 +85,40 @@ def table_info(conn: Connection) -> TableInfo:
             one(conn, "SELECT coalesce(max(version), 0) AS v FROM schema_migrations")["v"]
         )
     database = str(one(conn, "SELECT current_database() AS db")["db"])
-    return TableInfo(columns=columns, schema_version=version, database=database)
-
-
-def count_policy_rows(conn: Connection, policy: Policy, cutoff: str) -> dict[str, Any]:
-    return one(
-        conn,
-        sql.SQL(
-            "SELECT count(*) AS rows, min(created_at)::text AS oldest,"
-            " max(created_at)::text AS newest,"
-            # the average size of the first 1,000 policy rows times their count: summing
-            # every row's size would read every row once more
-            " (count(*) * (SELECT coalesce(avg(pg_column_size(s.*)), 0) FROM (SELECT * FROM"
-            " {table} WHERE created_at < %(cutoff)s::timestamptz"
-            " AND status = ANY(%(statuses)s::text[]) ORDER BY created_at LIMIT 1000) s))::bigint"
-            " AS bytes"
-            " FROM {table} e"
-            " WHERE created_at < %(cutoff)s::timestamptz AND status = ANY(%(statuses)s::text[])"
-        ).format(table=sql.Identifier(TABLE)),
-        {"cutoff": cutoff, "statuses": list(policy.statuses)},
+    return TableInfo(
+        columns=columns,
+        types=[types[c] for c in columns],
+        schema_version=version,
+        database=database,
     )
 
 
-def _kept_by_status(conn: Connection, policy: Policy, cutoff: str) -> dict[str, int]:
-    rows = conn.execute(
+def count_old_rows(conn: Connection, policy: Policy, cutoff: str) -> dict[str, Any]:
+    """One pass over the rows older than the cutoff: the policy's (count, oldest, newest,
+    an estimate of their bytes) and how many of each other status stay."""
+    found = one(
+        conn,
         sql.SQL(
-            "SELECT status, count(*) AS n FROM {table}"
-            " WHERE created_at < %s::timestamptz AND NOT status = ANY(%s::text[])"
-            " GROUP BY status ORDER BY status"
+            "WITH by_status AS (SELECT status, count(*) AS n, min(created_at) AS oldest,"
+            " max(created_at) AS newest FROM {table} WHERE created_at < %(cutoff)s::timestamptz"
+            " GROUP BY status),"
+            # the average size of the first 1,000 policy rows times their count: summing
+            # every row's size would read every row once more
+            " sample AS (SELECT coalesce(avg(pg_column_size(s.*)), 0) AS avg FROM (SELECT *"
+            " FROM {table} WHERE created_at < %(cutoff)s::timestamptz"
+            " AND status = ANY(%(statuses)s::text[]) ORDER BY created_at LIMIT 1000) s)"
+            " SELECT coalesce(sum(n) FILTER (WHERE mine), 0)::bigint AS rows,"
+            " (min(oldest) FILTER (WHERE mine))::text AS oldest,"
+            " (max(newest) FILTER (WHERE mine))::text AS newest,"
+            " (coalesce(sum(n) FILTER (WHERE mine), 0) * (SELECT avg FROM sample))::bigint"
+            " AS bytes,"
+            " coalesce(jsonb_object_agg(status, n) FILTER (WHERE NOT mine), '{{}}') AS kept"
+            " FROM (SELECT *, status = ANY(%(statuses)s::text[]) AS mine FROM by_status) b"
         ).format(table=sql.Identifier(TABLE)),
-        (cutoff, list(policy.statuses)),
-    ).fetchall()
-    return {str(r["status"]): int(r["n"]) for r in rows}
+        {"cutoff": cutoff, "statuses": list(policy.statuses)},
+    )
+    found["kept"] = {str(k): int(v) for k, v in sorted(dict(found["kept"]).items())}
+    return found
 
 
 def resolve_policy(
@@ -140,7 +151,9 @@ def check_resumable(manifest: ar.Manifest, info: TableInfo) -> None:
         raise UsageError(
             f"the archive belongs to database {manifest.database}, not {info.database}"
         )
-    if manifest.columns != info.columns:
+    if manifest.columns != info.columns or (
+        manifest.column_types and manifest.column_types != info.types
+    ):
         raise UsageError(
             f"the {TABLE} table's columns changed since the archive was started: archive to a"
             " new directory"
@@ -190,8 +203,8 @@ class RetentionRun:
                         (policy.older_than_s,),
                     )["cutoff"]
                 )
-            counts = count_policy_rows(conn, policy, cutoff)
-            kept = _kept_by_status(conn, policy, cutoff)
+            counts = count_old_rows(conn, policy, cutoff)
+            kept = counts["kept"]
         pending = [s.name for s in manifest.segments if s.state != "deleted"] if manifest else []
         rows = int(counts["rows"])
         where = f"{client.address} table {TABLE}"
@@ -211,6 +224,7 @@ class RetentionRun:
             "archived_so_far": manifest.totals() if manifest else None,
         }
         stays = sum(kept.values())
+        predicate = f"created_at < '{cutoff}' AND status = ANY('{{{','.join(policy.statuses)}}}')"
         summary = (
             f"archive {rows} {TABLE} rows ({policy.describe()}: created before {cutoff}) to"
             f" {self.archive_dir}, then delete exactly those rows; {stays} older rows of other"
@@ -233,12 +247,14 @@ class RetentionRun:
                 },
             ],
             commands=[
-                f"COPY (SELECT <columns>, xmin FROM {TABLE} WHERE created_at < '{cutoff}'"
-                f" AND status = ANY('{{{','.join(policy.statuses)}}}') AND (created_at, id) >"
-                f" (<last key>) ORDER BY created_at, id LIMIT {self.batch_size}) TO STDOUT"
-                f" | gzip -1 > {self.archive_dir}/segment-NNNNNN{ar.SEGMENT_SUFFIX}",
-                f"DELETE FROM {TABLE} e USING unnest(<archived ids>, <archived xmins>) a(id, v)"
-                " WHERE e.id = a.id AND e.xmin = a.v AND <the same policy predicate>",
+                f"SELECT created_at, id FROM {TABLE} WHERE {predicate} AND (created_at, id) >"
+                f" (<lo>) ORDER BY created_at, id OFFSET {self.batch_size - 1} LIMIT 1  -- <hi>",
+                "BEGIN",
+                f"COPY (DELETE FROM {TABLE} WHERE {predicate} AND (created_at, id) > (<lo>)"
+                " AND (created_at, id) <= (<hi>) RETURNING <columns>, xmin) TO STDOUT"
+                f" | zstd -1 > {self.archive_dir}/segment-NNNNNN{ar.SEGMENT_SUFFIX}",
+                "fsync; read the segment back and check it; record it in manifest.json",
+                "COMMIT",
             ],
             dry_run=evidence,
             # a run killed after its last delete still has to say "complete"
@@ -253,7 +269,7 @@ class RetentionRun:
         client = ctx.clients.postgres()
         with (
             session(client, lock=True, what="retention run") as reader,
-            session(client, lock=False, what="retention run (deletes)") as deleter,
+            session(client, lock=False, what="retention run (second session)") as other,
             ar.locked(self.archive_dir, create=True),
         ):
             conn, deadline = reader
@@ -267,6 +283,7 @@ class RetentionRun:
                     database=client.address,
                     schema_version=info.schema_version,
                     columns=info.columns,
+                    column_types=info.types,
                     policy=policy.to_json(),
                     cutoff=str(plan.dry_run["cutoff"]),
                     created_at=ar.now_iso(),
@@ -279,12 +296,12 @@ class RetentionRun:
             if orphans:
                 ctx.log(f"removed {len(orphans)} unfinished file(s) of an interrupted run")
             pipeline = Pipeline(
-                reader=reader,
-                deleter=deleter,
+                sessions=[reader, other],
                 directory=self.archive_dir,
                 manifest=manifest,
                 policy=policy,
                 batch_size=self.batch_size,
+                key_types=(info.types[0], info.types[1]),
                 log=ctx.log,
             )
             resumed = pipeline.finish_interrupted()
@@ -313,6 +330,7 @@ class RetentionRun:
             "rows_archived": totals.archived,
             "rows_deleted": totals.deleted,
             "rows_kept": totals.kept,
+            "rows_skipped_locked": totals.skipped,
             "resumed_segments": resumed,
             "orphans_removed": orphans,
             "seconds": round(seconds, 2),

@@ -3,12 +3,12 @@ the manifest says?
 
 After a run (the engine's verify step), cheaply enough to run every time: no policy row
 older than the cutoff is left; every segment file still has the SHA-256 the manifest
-recorded when it was read back before its delete (so the bytes on disk are the bytes that
-were checked); and the first and last id of every segment are gone from the table unless
-the manifest lists them as kept. (That every deleted id is in the archive is enforced when
-it happens: the delete joins the segment's ids, and the ids it returns are checked against
-the segment before COMMIT.) `retention status DIR --verify` is the deep check: every
-segment decompressed, counted and its ids parsed.
+recorded when it was read back before its delete committed (so the bytes on disk are the
+bytes that were checked); and the smallest and largest key of every segment are gone from
+the table unless the manifest lists them as kept. (That every deleted row is in the
+archive is enforced when it happens: a segment is the DELETE's own RETURNING, counted
+against the server's count and read back before COMMIT.) `retention status DIR --verify`
+is the deep check: every segment decompressed, counted and its ids parsed.
 """
 
 from __future__ import annotations
