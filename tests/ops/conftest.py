@@ -2,7 +2,11 @@
 PostgreSQL, Redis, Prometheus, Alertmanager, the Kubernetes API emulator, the model
 server, the API and a worker, started by `triage-ops sandbox up` on loopback.
 
-Tests that change it (fallback mode, a paused Redis) put it back before they end."""
+Tests that change it (fallback mode, a paused Redis) put it back before they end.
+
+Also registered here, once for every directory below: the two Prometheus servers with
+backfilled history (`prometheus_good`, `prometheus_bad`: tests/ops/prometheus_history.py).
+A conftest that imported them itself would start its own pair."""
 
 from __future__ import annotations
 
@@ -14,7 +18,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from tests.ops.prometheus_history import prometheus_bad, prometheus_good
 from triage_ops.cli import main
+
+__all__ = ["RunningSandbox", "prometheus_bad", "prometheus_good", "sandbox"]
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from triage_ops.clients.errors import (
     Conflict,
     NotFound,
 )
-from triage_ops.clients.service_api import HttpTransport, display_url
+from triage_ops.clients.http import HttpTransport, display_url
 from triage_ops.errors import UsageError
 
 SYSTEM = "alertmanager"

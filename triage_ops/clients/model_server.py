@@ -25,7 +25,7 @@ from triage_core.classify.tfserving.protocol import (
     parse_model_status,
 )
 from triage_ops.clients.errors import BadResponse, ClientError, NotFound
-from triage_ops.clients.service_api import HttpTransport, display_url
+from triage_ops.clients.http import HttpTransport, display_url
 from triage_ops.errors import UsageError
 
 SYSTEM = "model-server"

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import requests
 
 from triage_ops.clients.errors import BadResponse, ClientError
-from triage_ops.clients.service_api import HttpTransport, display_url
+from triage_ops.clients.http import HttpTransport, display_url
 from triage_ops.errors import UsageError
 
 if TYPE_CHECKING:

@@ -10,22 +10,16 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from triage_ops.cli import Ctx
-from triage_ops.commands.common import emit, handles_errors, log
+from triage_ops.commands.acting import finish, prepare, step_context
+from triage_ops.commands.common import emit, handles_errors
 
 if TYPE_CHECKING:
-    from triage_ops.engine.contract import StepContext
     from triage_ops.findings import Finding
 
 FINDING_COLUMNS = ["severity", "code", "summary", "next"]
 paths_argument = click.argument(
     "paths", nargs=-1, type=click.Path(path_type=Path), metavar="[PATH]..."
 )
-
-
-def _context(ctx: Ctx, step_id: str) -> StepContext:
-    from triage_ops.procedures.alerts import context
-
-    return context(ctx.config(), timeout=ctx.timeout, step_id=step_id, log=log(ctx))
 
 
 def _exit(code: int) -> None:
@@ -71,7 +65,7 @@ def lint_cmd(ctx: Ctx, paths: tuple[Path, ...], root: Path | None) -> None:
     from triage_ops.findings import exit_code
     from triage_ops.procedures.alerts import lint_rules
 
-    result = lint_rules(_context(ctx, "alerts.lint"), paths, root=root)
+    result = lint_rules(step_context(ctx, "alerts.lint"), paths, root=root)
     head = f"{len(result.files)} rule file(s), {result.alerts} alert(s)"
     _emit_findings(ctx, result.to_json(), result.findings, head)
     _exit(exit_code(result.findings))
@@ -89,7 +83,7 @@ def test_cmd(ctx: Ctx, paths: tuple[Path, ...]) -> None:
     from triage_ops.findings import exit_code
     from triage_ops.procedures.alerts import run_rule_tests
 
-    result = run_rule_tests(_context(ctx, "alerts.test"), paths)
+    result = run_rule_tests(step_context(ctx, "alerts.test"), paths)
     head = f"{len(result.passed)}/{len(result.files)} unit-test file(s) pass"
     _emit_findings(ctx, result.to_json(), result.findings, head)
     _exit(exit_code(result.findings))
@@ -106,7 +100,7 @@ def firing_cmd(ctx: Ctx, severity: str | None) -> None:
     silence suppresses them."""
     from triage_ops.procedures.alerts import FIRING_COLUMNS, firing_alerts
 
-    rows = firing_alerts(_context(ctx, "alerts.firing"), severity=severity)
+    rows = firing_alerts(step_context(ctx, "alerts.firing"), severity=severity)
     emit(ctx, rows, columns=None if ctx.output == "json" else list(FIRING_COLUMNS))
 
 
@@ -138,8 +132,8 @@ def silence_cmd(
 
     The plan shows the matchers, the window and which firing alerts it would silence;
     --dry-run creates nothing. Verified (the silence is active) and audited."""
-    from triage_ops.commands.reporting import confirm_plan, emit_outcome, make_run
-    from triage_ops.procedures.alerts import context, silence, silence_action
+    from triage_ops.commands.reporting import confirm_plan, emit_outcome
+    from triage_ops.procedures.alerts import silence, silence_action
 
     action = silence_action(
         alertname=alertname,
@@ -149,10 +143,7 @@ def silence_cmd(
         created_by=created_by,
         expire=expire,
     )
-    config, clients, audit = make_run(ctx)
-    step = context(
-        config, timeout=ctx.timeout, step_id="alerts.silence", clients=clients, log=log(ctx)
-    )
+    step, audit = prepare(ctx, "alerts.silence")
     outcome = silence(
         step, action, dry_run=ctx.dry_run, yes=ctx.yes, confirm=confirm_plan, audit=audit
     )
@@ -199,7 +190,7 @@ def noisy_cmd(ctx: Ctx, since: str, threshold: int, flap_episode: str, step: str
     from triage_ops.procedures.alerts import NOISY_COLUMNS, format_duration, noisy_alerts
 
     report = noisy_alerts(
-        _context(ctx, "alerts.noisy"),
+        step_context(ctx, "alerts.noisy"),
         since=since,
         step=step,
         threshold=threshold,
@@ -227,14 +218,11 @@ def reload_cmd(ctx: Ctx, paths: tuple[Path, ...]) -> None:
     (needs --web.enable-lifecycle) instead of `kill -HUP 1`; verified against
     /api/v1/rules and the reload status. PATH: rule files or directories (default:
     alerts/*.rules.yml)."""
-    from triage_ops.commands.reporting import confirm_plan, emit_outcome, make_run
+    from triage_ops.commands.reporting import confirm_plan
     from triage_ops.findings import exit_code
-    from triage_ops.procedures.alerts import context, reload_rules
+    from triage_ops.procedures.alerts import reload_rules
 
-    config, clients, audit = make_run(ctx)
-    step = context(
-        config, timeout=ctx.timeout, step_id="alerts.reload", clients=clients, log=log(ctx)
-    )
+    step, audit = prepare(ctx, "alerts.reload")
     result = reload_rules(
         step, paths, dry_run=ctx.dry_run, yes=ctx.yes, confirm=confirm_plan, audit=audit
     )
@@ -242,5 +230,4 @@ def reload_cmd(ctx: Ctx, paths: tuple[Path, ...]) -> None:
         _emit_findings(ctx, result.to_json(), result.findings, "reload refused")
         _exit(exit_code(result.findings))
         return
-    emit_outcome(ctx, result.outcome)
-    _exit(result.outcome.exit_code)
+    finish(ctx, result.outcome)

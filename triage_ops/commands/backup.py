@@ -1,77 +1,21 @@
-"""`triage-ops backup verify|restore-test|pitr-plan` (triage_ops.procedures.backup).
-
-Also what the check-style commands of `db` share: a StepContext built the way the engine
-builds one (catalogue findings, the run's clients), and the findings rendered after the
-facts, exit code from the worst finding.
-"""
+"""`triage-ops backup verify|restore-test|pitr-plan` (triage_ops.procedures.backup)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from triage_ops.cli import Ctx
-from triage_ops.commands.common import emit, handles_errors, log
+from triage_ops.commands.acting import step_context
+from triage_ops.commands.common import emit, handles_errors
+from triage_ops.commands.reporting import emit_checked
 from triage_ops.output import render
 
 if TYPE_CHECKING:
-    from triage_ops.engine.contract import StepContext
-    from triage_ops.findings import Finding
-
-
-def step_context(ctx: Ctx, step_id: str, params: Mapping[str, Any]) -> StepContext:
-    """What a check receives, for a command that runs checks itself."""
-    from triage_ops.clients import Clients
-    from triage_ops.engine.catalogue import Catalogue
-    from triage_ops.engine.contract import StepContext
-    from triage_ops.engine.runbook import default_dir
-
-    config = ctx.config()
-    return StepContext(
-        config=config,
-        clients=Clients(config, timeout=ctx.timeout),
-        timeout=ctx.timeout,
-        step_id=step_id,
-        params={k: v for k, v in params.items() if v is not None},
-        make_finding=Catalogue.load(default_dir()).with_config(config).finding,
-        log=log(ctx),
-    )
-
-
-def emit_checked(
-    ctx: Ctx,
-    data: Mapping[str, Any],
-    findings: Sequence[Finding],
-    tables: Sequence[tuple[str, Any, Sequence[str] | None]],
-) -> None:
-    """JSON: `data` plus exit_code. Otherwise each (title, rows, columns) table, then the
-    findings and their next commands. Exits with the findings' exit code."""
-    from triage_ops.findings import exit_code
-
-    code = exit_code(findings)
-    if ctx.output == "json":
-        emit(ctx, {**data, "exit_code": int(code)})
-    else:
-        parts = [
-            render(rows, ctx.output, columns=cols, title=title) for title, rows, cols in tables
-        ]
-        rows = [
-            {"severity": str(f.severity), "code": f.code, "summary": f.summary, "next": f.action}
-            for f in sorted(findings, key=lambda f: -f.severity.rank)
-        ]
-        columns = ["severity", "code", "summary", "next"]
-        parts.append(render(rows, ctx.output, columns=columns, title="Findings"))
-        commands = list(dict.fromkeys(f.command for f in findings if f.command))
-        if commands:
-            parts.append(
-                render([{"command": c} for c in commands], ctx.output, title="Next commands")
-            )
-        click.echo("\n".join(parts), nl=False)
-    if code:
-        click.get_current_context().exit(int(code))
+    pass
 
 
 @click.group()

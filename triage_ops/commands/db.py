@@ -7,8 +7,9 @@ from typing import Any
 import click
 
 from triage_ops.cli import Ctx
-from triage_ops.commands.backup import emit_checked, step_context
+from triage_ops.commands.acting import finish, step_context
 from triage_ops.commands.common import handles_errors, log
+from triage_ops.commands.reporting import emit_checked
 
 
 @click.group()
@@ -66,10 +67,10 @@ def indexes_cmd(ctx: Ctx, create: str | None, min_rows: int | None) -> None:
 
 
 def _create(ctx: Ctx, name: str) -> None:
-    from triage_ops.commands.reporting import confirm_plan, emit_outcome, make_run, open_audit
+    from triage_ops.commands.reporting import confirm_plan, make_run, open_audit
     from triage_ops.procedures.database import create_index
 
-    if ctx.dry_run:
+    if ctx.dry_run:  # changes nothing: its audit entry is written if it can be
         config = ctx.config()
         audit = open_audit(config, timeout=ctx.timeout)
     else:
@@ -84,9 +85,7 @@ def _create(ctx: Ctx, name: str) -> None:
         audit=audit,
         log=log(ctx),
     )
-    emit_outcome(ctx, outcome)
-    if outcome.exit_code:
-        click.get_current_context().exit(int(outcome.exit_code))
+    finish(ctx, outcome)
 
 
 @db.command("connections")

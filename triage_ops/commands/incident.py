@@ -65,39 +65,16 @@ def _run(
     incident_id: str | None,
     params: dict[str, Any],
 ) -> None:
-    from triage_ops.commands.reporting import (
-        confirm_plan,
-        emit_report,
-        load_runbook,
-        make_run,
-        require_terminal,
-    )
-    from triage_ops.engine.runner import run_runbook
+    from triage_ops.commands.runbook_command import run_runbook_command
 
-    config, clients, audit = make_run(ctx)
-    runbook, catalogue = load_runbook(f"incident-{severity.lower()}", config)
-    may_act = act and any(s.safe or s.id in take for s in runbook.of_kind("action"))
-    if may_act and not ctx.yes and not ctx.dry_run:
-        require_terminal(f"incident {severity.lower()} --act")
-    attached = _attach(ctx, audit, severity, incident_id)
-    report = run_runbook(
-        runbook,
-        config=config,
-        clients=clients,
-        timeout=ctx.timeout,
+    run_runbook_command(
+        ctx,
+        f"incident-{severity.lower()}",
+        values=params,
         act=act,
         take=take,
-        dry_run=ctx.dry_run,
-        yes=ctx.yes,
-        confirm=confirm_plan,
-        audit=audit,
-        incident=attached,
-        log=log(ctx),
-        params={**runbook.parse_params(()), **params},
-        catalogue=catalogue,
+        attach=lambda audit: _attach(ctx, audit, severity, incident_id),
     )
-    emit_report(ctx, report)
-    click.get_current_context().exit(int(report.exit_code))
 
 
 _act = click.option(

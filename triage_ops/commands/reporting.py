@@ -1,6 +1,7 @@
 """What every runbook-like command shares (`runbook run`, `incident p0`, `health`, ...):
 building the config, clients and audit log the same way; asking before a change; and
-rendering a report or an action's outcome through the one renderer (triage_ops.output).
+rendering a report, an action's outcome, or the findings of checks a command ran itself
+(`backup verify`, `db connections`) through the one renderer (triage_ops.output).
 
 Table output of a report, top to bottom: a one-line summary, the findings worst first
 (SEVERITY, CODE, SUMMARY, NEXT), the exact commands for the next actions, the steps,
@@ -10,11 +11,14 @@ and the actions taken. JSON output is `Report.to_json()` as it is.
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from triage_ops.cli import Ctx
+from triage_ops.commands.common import emit
 from triage_ops.errors import UsageError
 from triage_ops.output import render
 
@@ -26,30 +30,37 @@ if TYPE_CHECKING:
     from triage_ops.engine.contract import Plan
     from triage_ops.engine.report import ActionOutcome, Report
     from triage_ops.engine.runbook import Runbook
+    from triage_ops.findings import Finding
 
 NOT_A_TERMINAL = "needs --yes when not run from a terminal (--dry-run shows the plan)"
 
 
-def make_run(ctx: Ctx) -> tuple[OpsConfig, Clients, AuditLog]:
-    """The config, the lazy client factory (built with --timeout) and the audit log
-    (checked writable now, before anything is changed)."""
+def make_run(ctx: Ctx, config: OpsConfig | None = None) -> tuple[OpsConfig, Clients, AuditLog]:
+    """The config (read now unless given), the lazy client factory (built with
+    --timeout) and the audit log (checked writable now, before anything is changed)."""
     from triage_ops.clients import Clients
 
-    config = ctx.config()
+    config = ctx.config() if config is None else config
     audit = open_audit(config, timeout=ctx.timeout)
     audit.ensure_writable()
     return config, Clients(config, timeout=ctx.timeout), audit
 
 
-def load_runbook(runbook_id: str, config: OpsConfig) -> tuple[Runbook, Catalogue]:
-    """One runbook of the repository's runbooks/ and the finding catalogue. Only that
-    file is read: `incident p0` must not parse (nor fail on) every other runbook first."""
-    from triage_ops.engine.catalogue import Catalogue
-    from triage_ops.engine.runbook import default_dir, engine_file, read_runbook
+def load_runbook(
+    runbook_id: str, config: OpsConfig, *, directory: Path | None = None
+) -> tuple[Runbook, Catalogue]:
+    """One runbook and its finding catalogue. Without `directory`, only that file of the
+    repository's runbooks/ is read: `incident p0` must not parse (nor fail on) every
+    other runbook first. With one, the whole library there is loaded and validated, as
+    `runbook list` shows it (an unknown id is a usage error naming the known ones)."""
+    from triage_ops.engine import standalone
+    from triage_ops.engine.runbook import Library, default_dir, read_runbook
 
-    directory = default_dir()
-    catalogue = Catalogue.load(directory, engine_file=engine_file(), config=config)
-    return read_runbook(directory / f"{runbook_id}.yaml", catalogue), catalogue
+    if directory is not None:
+        library = Library.load(directory, config=config)
+        return library.get(runbook_id), library.catalogue
+    catalogue = standalone.catalogue(config)
+    return read_runbook(default_dir() / f"{runbook_id}.yaml", catalogue), catalogue
 
 
 def open_audit(config: OpsConfig, *, timeout: float = 3.0, path: str | None = None) -> AuditLog:
@@ -161,6 +172,39 @@ def emit_outcome(ctx: Ctx, outcome: ActionOutcome) -> None:
             render(rows, fmt, columns=["severity", "code", "summary", "next"], title="Findings")
         )
     click.echo("\n".join(parts), nl=False)
+
+
+def emit_checked(
+    ctx: Ctx,
+    data: Mapping[str, Any],
+    findings: Sequence[Finding],
+    tables: Sequence[tuple[str, Any, Sequence[str] | None]],
+) -> None:
+    """JSON: `data` plus exit_code. Otherwise each (title, rows, columns) table, then the
+    findings and their next commands. Exits with the findings' exit code."""
+    from triage_ops.findings import exit_code
+
+    code = exit_code(findings)
+    if ctx.output == "json":
+        emit(ctx, {**data, "exit_code": int(code)})
+    else:
+        parts = [
+            render(rows, ctx.output, columns=cols, title=title) for title, rows, cols in tables
+        ]
+        rows = [
+            {"severity": str(f.severity), "code": f.code, "summary": f.summary, "next": f.action}
+            for f in sorted(findings, key=lambda f: -f.severity.rank)
+        ]
+        columns = ["severity", "code", "summary", "next"]
+        parts.append(render(rows, ctx.output, columns=columns, title="Findings"))
+        commands = list(dict.fromkeys(f.command for f in findings if f.command))
+        if commands:
+            parts.append(
+                render([{"command": c} for c in commands], ctx.output, title="Next commands")
+            )
+        click.echo("\n".join(parts), nl=False)
+    if code:
+        click.get_current_context().exit(int(code))
 
 
 def _actions_table(outcomes: list[ActionOutcome], fmt: str) -> str:

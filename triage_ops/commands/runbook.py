@@ -32,11 +32,16 @@ def runbook(cctx: click.Context, directory: Path | None) -> None:
     cctx.meta[RUNBOOKS_DIR] = directory
 
 
-def _library(ctx: Ctx | None = None) -> Any:
+def _directory() -> Path | None:
+    """`runbook --dir` (or TRIAGE_OPS_RUNBOOKS); None: the repository's runbooks/."""
+    directory: Path | None = click.get_current_context().meta.get(RUNBOOKS_DIR)
+    return directory
+
+
+def _library() -> Any:
     from triage_ops.engine.runbook import Library
 
-    config = ctx.config() if ctx is not None else None
-    return Library.load(click.get_current_context().meta.get(RUNBOOKS_DIR), config=config)
+    return Library.load(_directory())
 
 
 @runbook.command("list")
@@ -97,39 +102,19 @@ def run_cmd(
     """Run a runbook: checks concurrently, then (with --act) its actions, then its verify
     steps. Exit code: 0 healthy, 1 warnings, 2 critical (or an action failed), 4 a check
     could not run. Uses the global --dry-run, --yes, --timeout and --output."""
-    from triage_ops.commands.reporting import (
-        confirm_plan,
-        emit_report,
-        make_run,
-        require_terminal,
-    )
-    from triage_ops.engine.runner import run_runbook
+    from triage_ops.commands.runbook_command import run_runbook_command
+    from triage_ops.engine.runbook import default_dir
 
-    library = _library(ctx)
-    rb = library.get(runbook_id)
-    parsed = rb.parse_params(params)
-    may_act = act and any(s.safe or s.id in take for s in rb.of_kind("action"))
-    if may_act and not ctx.yes and not ctx.dry_run:
-        require_terminal("runbook run --act")
-    config, clients, audit = make_run(ctx)
-    report = run_runbook(
-        rb,
-        config=config,
-        clients=clients,
-        timeout=ctx.timeout,
+    run_runbook_command(
+        ctx,
+        runbook_id,
+        params=params,
         act=act,
         take=take,
-        dry_run=ctx.dry_run,
-        yes=ctx.yes,
-        confirm=confirm_plan,
-        audit=audit,
         incident=incident,
-        log=log(ctx),
-        params=parsed,
-        catalogue=library.catalogue,
+        directory=_directory() or default_dir(),
+        command="runbook run",
     )
-    emit_report(ctx, report)
-    click.get_current_context().exit(int(report.exit_code))
 
 
 @runbook.command("docs")

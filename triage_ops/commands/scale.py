@@ -8,14 +8,14 @@ from __future__ import annotations
 import click
 
 from triage_ops.cli import Ctx
-from triage_ops.commands.common import emit, handles_errors, log
-from triage_ops.commands.secrets import (
+from triage_ops.commands.acting import (
     dry_run_option,
     engine_log,
     finish,
     incident_option,
     yes_option,
 )
+from triage_ops.commands.common import emit, handles_errors, log
 
 # Mirror triage_ops.procedures.scaling.DEFAULT_MAX_STEP / DEFAULT_MAX_REPLICAS (a test keeps
 # them equal); spelled here so `--help` shows them without importing the procedures.
@@ -134,7 +134,7 @@ def _target(role: str, component: str) -> click.Command:
                 log=engine_log(ctx, "kube.set-resources"),
                 **common,  # type: ignore[arg-type]
             )
-        finish(ctx, outcome)
+        finish(ctx, outcome, one_line_failure=True)
 
     command.__doc__ = (
         f"Scale the {component}: `--replicas N` (at most x2 up or down and {DEFAULT_MAX_REPLICAS}"

@@ -1,64 +1,21 @@
 """`triage-ops secrets rotate db-password|status`: the database password the service logs
 in with (triage_ops.procedures.secret_rotation says what differs from the runbook, and why).
 
-Also home of the small glue the other mutating commands of the maintenance procedures
-(`scale`, `security isolate`) share: how an action's outcome ends the command.
-
 Nothing heavy is imported at module level: `triage-ops --help` loads this module."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
-
 import click
 
 from triage_ops.cli import Ctx
-from triage_ops.commands.common import emit, handles_errors, log
-
-if TYPE_CHECKING:
-    from triage_ops.engine.report import ActionOutcome
-
-FAILED = ("failed", "unverified", "unplanned")
-
-
-def engine_log(ctx: Ctx, action: str) -> Callable[[str], None]:
-    """The engine's log without its "plan: ..." and "<action>: <outcome>" lines: the
-    command prints the plan and the outcome itself (a failure as ONE line)."""
-    write = log(ctx)
-
-    def filtered(line: str) -> None:
-        if not line.startswith(("plan: ", f"{action}: ")):
-            write(line)
-
-    return filtered
-
-
-def finish(ctx: Ctx, outcome: ActionOutcome) -> None:
-    """Show the outcome and exit with its code. A failure is one line on stderr ("error:
-    what failed; what recovery did"); --output json still gets the whole outcome."""
-    if outcome.outcome in FAILED:
-        if ctx.output == "json":
-            emit(ctx, outcome.to_json())
-        detail = outcome.error or "; ".join(
-            f.summary for f in (outcome.findings[1:] or outcome.findings)
-        )
-        click.echo(f"triage-ops: error: {outcome.action}: {outcome.outcome}: {detail}", err=True)
-    else:
-        from triage_ops.commands.reporting import emit_outcome
-
-        emit_outcome(ctx, outcome)
-    if outcome.exit_code:
-        click.get_current_context().exit(int(outcome.exit_code))
-
-
-dry_run_option = click.option(
-    "--dry-run", "dry_run_here", is_flag=True, help="Print the exact plan; change nothing."
+from triage_ops.commands.acting import (
+    dry_run_option,
+    engine_log,
+    finish,
+    incident_option,
+    yes_option,
 )
-yes_option = click.option("--yes", "-y", "yes_here", is_flag=True, help="Do not ask first.")
-incident_option = click.option(
-    "--incident", metavar="ID", default=None, help="Record the change on this incident."
-)
+from triage_ops.commands.common import emit, handles_errors
 
 
 @click.group()
@@ -120,7 +77,7 @@ def rotate_db_password_cmd(
         rollout_timeout_s=rollout_timeout,
         repair=repair,
     )
-    finish(ctx, outcome)
+    finish(ctx, outcome, one_line_failure=True)
 
 
 @secrets.command("status")

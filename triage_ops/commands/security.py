@@ -9,14 +9,14 @@ from __future__ import annotations
 import click
 
 from triage_ops.cli import Ctx
-from triage_ops.commands.common import emit, handles_errors, log
-from triage_ops.commands.secrets import (
+from triage_ops.commands.acting import (
     dry_run_option,
     engine_log,
     finish,
     incident_option,
     yes_option,
 )
+from triage_ops.commands.common import emit, handles_errors
 
 
 @click.group()
@@ -88,14 +88,13 @@ def check_cmd(
     (401/403/429) from Prometheus, and the image's vulnerability report, concurrently,
     each within --timeout. Exit 0 fine, 1 warnings, 2 critical (a certificate that does
     not verify), 4 a check could not run."""
-    from triage_ops.commands.reporting import emit_report, open_audit
-    from triage_ops.procedures.security import security_check
+    from triage_ops.commands.runbook_command import run_runbook_command
+    from triage_ops.procedures.security import security_runbook
 
-    config = ctx.config()
-    report = security_check(
-        config,
-        timeout=ctx.timeout,
-        params={
+    run_runbook_command(
+        ctx,
+        security_runbook(),
+        values={
             "endpoints": ",".join(endpoints) or None,
             "cafile": cafile,
             "warn_days": warn_days,
@@ -104,12 +103,7 @@ def check_cmd(
             "trivy_report": trivy_report,
             "report_max_age_days": report_max_age,
         },
-        audit=open_audit(config, timeout=ctx.timeout),
-        log=log(ctx),
     )
-    emit_report(ctx, report)
-    if report.exit_code:
-        click.get_current_context().exit(int(report.exit_code))
 
 
 @security.command("isolate")
@@ -160,4 +154,4 @@ def isolate_cmd(
     if rows and ctx.output != "json" and outcome.outcome not in ("declined", "noop"):
         emit(ctx, rows, columns=["pod", "result", "detail"], title=f"Pods on {node}")
         click.echo()
-    finish(ctx, outcome)
+    finish(ctx, outcome, one_line_failure=True)

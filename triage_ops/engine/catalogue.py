@@ -28,6 +28,7 @@ from typing import Any
 
 from triage_ops.config import OpsConfig
 from triage_ops.engine.errors import DefinitionError, UnknownFinding
+from triage_ops.engine.fastyaml import safe_load
 from triage_ops.findings import Finding, Severity
 
 CODE = re.compile(r"^TRI-[A-Z0-9]+-\d{3}$")
@@ -179,7 +180,7 @@ def read_file(path: Path) -> list[Entry]:
     import yaml
 
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise DefinitionError(f"cannot read {path}: {exc.strerror}") from None
     except yaml.YAMLError as exc:

@@ -21,6 +21,7 @@ from typing import Any
 from triage_ops.config import OpsConfig
 from triage_ops.engine.catalogue import MAIN_FILE, Catalogue
 from triage_ops.engine.errors import DefinitionError
+from triage_ops.engine.fastyaml import safe_load
 from triage_ops.errors import UsageError
 
 KINDS = ("check", "action", "verify")
@@ -171,7 +172,7 @@ def read_runbook(path: Path, catalogue: Catalogue) -> Runbook:
     import yaml
 
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise DefinitionError(f"cannot read {path}: {exc.strerror}") from None
     except yaml.YAMLError as exc:

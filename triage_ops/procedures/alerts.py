@@ -46,7 +46,7 @@ import statistics
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -56,15 +56,13 @@ import yaml
 
 from triage_ops.clients.alertmanager import Matcher, iso, matches_all, parse_time
 from triage_ops.clients.errors import BadResponse, ClientError, NotFound, Unreachable
-from triage_ops.clients.service_api import display_url
+from triage_ops.clients.http import display_url
 from triage_ops.engine.contract import Plan, StepContext
 from triage_ops.errors import ActionFailed, DependencyUnreachable, UsageError
 from triage_ops.findings import Finding, Severity
 
 if TYPE_CHECKING:
-    from triage_ops.clients import Clients
     from triage_ops.clients.prometheus import PrometheusClient
-    from triage_ops.config import OpsConfig
     from triage_ops.engine.audit import AuditLog
     from triage_ops.engine.report import ActionOutcome
     from triage_ops.engine.runner import Confirm
@@ -102,33 +100,6 @@ _TEST_HEADER = re.compile(
 
 
 # -- small shared pieces -----------------------------------------------------------------
-
-
-def context(
-    config: OpsConfig,
-    *,
-    timeout: float,
-    step_id: str,
-    clients: Clients | None = None,
-    params: Mapping[str, Any] | None = None,
-    log: Callable[[str], None] = lambda message: None,
-) -> StepContext:
-    """A step context for running these procedures outside a runbook (the `alerts`
-    commands): findings come from the catalogue, as they would in a runbook run."""
-    from triage_ops.clients import Clients
-    from triage_ops.engine.catalogue import Catalogue
-    from triage_ops.engine.runbook import default_dir, engine_file
-
-    catalogue = Catalogue.load(default_dir(), engine_file=engine_file(), config=config)
-    return StepContext(
-        config=config,
-        clients=clients if clients is not None else Clients(config, timeout=timeout),
-        timeout=timeout,
-        step_id=step_id,
-        params=dict(params or {}),
-        make_finding=catalogue.finding,
-        log=log,
-    )
 
 
 def parse_duration(text: str, *, what: str = "duration") -> float:
@@ -1044,7 +1015,7 @@ def silence(
 ) -> ActionOutcome:
     """Create or expire a silence through the engine (plan, dry-run, confirm, apply,
     verify, audit). An unknown silence id is a usage error, found before anything else."""
-    from triage_ops.engine.runner import execute_action
+    from triage_ops.engine import standalone
 
     if isinstance(action, ExpireSilence):
         try:
@@ -1054,7 +1025,7 @@ def silence(
                 f"Alertmanager at {ctx.clients.alertmanager().address} has no silence"
                 f" {action.silence_id}"
             ) from None
-    return execute_action(
+    return standalone.run_action(
         action, ctx, dry_run=dry_run, yes=yes, confirm=confirm, audit=audit, incident=incident
     )
 
@@ -1601,7 +1572,7 @@ def reload_rules(
     """promtool first: broken rules are refused (findings, an audit entry, nothing sent to
     Prometheus); then the reload through the engine (plan, dry-run, confirm, apply,
     verify, audit)."""
-    from triage_ops.engine.runner import execute_action
+    from triage_ops.engine import standalone
 
     files = tuple(rule_files(paths))
     rejected = [f for f in promtool_check(ctx, files) if f.severity == Severity.CRITICAL]
@@ -1617,7 +1588,7 @@ def reload_rules(
                 details={"action": "alerts.reload", "dry_run": dry_run},
             )
         return ReloadResult(findings=rejected, outcome=None)
-    outcome = execute_action(
+    outcome = standalone.run_action(
         ReloadRules(files),
         ctx,
         dry_run=dry_run,

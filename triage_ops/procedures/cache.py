@@ -850,29 +850,23 @@ def flush_cache(
     one audit entry whatever happens). A plan that cannot be made raises FlushNotStarted
     naming Redis (exit 4); other outcomes are returned for the command to render and
     exit on (ActionOutcome.exit_code)."""
-    from triage_ops.engine.runner import execute_action
+    from triage_ops.engine import standalone
 
     action = FlushCache(
         prefix=checked_prefix(prefix),
         batch=DEFAULT_BATCH if batch is None else batch,
         rate_limit=rate_limit,
     )
-    if audit is not None:
-        audit.ensure_writable()
     unplanned = f"{action.name}: unplanned"
 
     def engine_log(line: str) -> None:
         if not line.startswith(unplanned):  # said once, below, as the command's error
             log(line)
 
-    ctx = StepContext(
-        config=config,
-        clients=Clients(config, timeout=timeout),
-        timeout=deadline_s,
-        step_id="cache.flush",
-        log=engine_log,
+    ctx = standalone.step_context(
+        config, timeout=timeout, deadline_s=deadline_s, step_id="cache.flush", log=engine_log
     )
-    outcome = execute_action(
+    outcome = standalone.run_action(
         action, ctx, dry_run=dry_run, yes=yes, confirm=confirm, audit=audit, incident=incident
     )
     if outcome.outcome == "unplanned":

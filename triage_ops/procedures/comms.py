@@ -519,8 +519,7 @@ def send_message(
     """Render, then send as an action through the engine (plan -> dry-run | confirm ->
     apply -> verify), and put a `comms.send` entry on the incident's timeline whatever
     happened (also a dry run, a refusal, a failure)."""
-    from triage_ops.clients import Clients
-    from triage_ops.engine.runner import execute_action
+    from triage_ops.engine import standalone
 
     audit = audit or timeline_for(config)
     if not dry_run:
@@ -535,22 +534,16 @@ def send_message(
         directory=directory,
     )
     action = CommsSend(message, via=via)
-    ctx = StepContext(
-        config=config,
-        clients=Clients(config, timeout=timeout),
-        timeout=timeout,
-        step_id="comms.send",
-        log=log,
-    )
+    ctx = standalone.step_context(config, timeout=timeout, step_id="comms.send", log=log)
     destination = action.destination(ctx)  # a missing setting fails here, naming it
     try:
-        outcome = execute_action(
+        outcome = standalone.run_action(
             action,
             ctx,
             dry_run=dry_run,
             yes=yes,
             confirm=confirm,
-            audit=None,  # recorded below, as kind comms.send
+            audit=None,  # recorded below, as kind comms.send (checked writable above)
             incident=message.incident or None,
         )
     except UsageError as refused:

@@ -622,18 +622,14 @@ def create_index(
     """`db indexes --create NAME` through the engine: plan (the exact SQL; a no-op when a
     valid index exists) -> dry-run | confirm -> apply -> verify (indisvalid) -> audit.
     The step may take as long as the build may (db_index_build_timeout_s); connecting
-    still fails within `timeout`."""
-    from triage_ops.clients import Clients
+    still fails within `timeout`. The caller checks the audit log writable before a
+    change (a dry run changes nothing: its entry is written if it can be)."""
+    from triage_ops.engine import standalone
     from triage_ops.engine.runner import execute_action
 
     action = CreateIndex(index)  # an unknown name fails here, before anything runs
-    ctx = StepContext(
-        config=config,
-        clients=Clients(config, timeout=timeout),
-        timeout=timeout,
-        step_id="db.indexes.create",
-        params=dict(params or {}),
-        log=log,
+    ctx = standalone.step_context(
+        config, timeout=timeout, step_id="db.indexes.create", params=params, log=log
     )
     ctx.timeout = float(setting(ctx, "db_index_build_timeout_s")) + timeout
     return execute_action(

@@ -380,23 +380,18 @@ def run_kube_action(
     """A Kubernetes action through the engine (plan, dry-run, confirm, apply, verify, one
     audit entry) with time for its rollout or drain: the engine's deadline is the wait
     plus the calls around it, each call bounded by the client timeout."""
-    from triage_ops.engine.catalogue import Catalogue
-    from triage_ops.engine.runbook import default_dir, engine_file
-    from triage_ops.engine.runner import execute_action
+    from triage_ops.engine import standalone
 
-    if audit is not None:
-        audit.ensure_writable()
-    catalogue = Catalogue.load(default_dir(), engine_file=engine_file(), config=config)
-    ctx = StepContext(
-        config=config,
+    ctx = standalone.step_context(
+        config,
+        timeout=clients.timeout,
         clients=clients,
-        timeout=wait_s + _OVERHEAD_S + 10 * clients.timeout,
+        deadline_s=wait_s + _OVERHEAD_S + 10 * clients.timeout,
         step_id=step_id,
-        make_finding=catalogue.finding,
         log=log,
     )
     wrapped = _PlanErrors(action)
-    outcome = execute_action(
+    outcome = standalone.run_action(
         wrapped, ctx, dry_run=dry_run, yes=yes, confirm=confirm, audit=audit, incident=incident
     )
     if outcome.outcome == "unplanned" and isinstance(wrapped.error, UsageError):

@@ -45,7 +45,6 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from triage_ops.clients import Clients
 from triage_ops.clients.errors import AuthFailed, ClientError, NotFound, TimedOut
 from triage_ops.clients.postgres import PostgresClient
 from triage_ops.config import OpsConfig
@@ -515,29 +514,25 @@ def rotate_db_password(
     changed, when the Secret's current password does not log in (ActionFailed; `repair`
     rotates anyway) or a system does not answer (Unreachable). `timeout` bounds each
     call; the rotation as a whole may take the rollouts' time."""
-    from triage_ops.engine.catalogue import Catalogue
-    from triage_ops.engine.runbook import default_dir, engine_file
-    from triage_ops.engine.runner import execute_action
+    from triage_ops.engine import standalone
 
-    if audit is not None:
-        audit.ensure_writable()
     action = RotateDbPassword(rollout_timeout_s=rollout_timeout_s, poll_s=poll_s, repair=repair)
-    catalogue = Catalogue.load(default_dir(), engine_file=engine_file(), config=config)
-    ctx = StepContext(
-        config=config,
-        clients=Clients(config, timeout=timeout),
-        timeout=2 * rollout_timeout_s + _OVERHEAD_S,
+    ctx = standalone.step_context(
+        config,
+        timeout=timeout,
+        deadline_s=2 * rollout_timeout_s + _OVERHEAD_S,
         step_id=ACTION_NAME,
-        make_finding=catalogue.finding,
         log=log,
     )
+    if audit is not None:
+        audit.ensure_writable()  # before the precheck asks PostgreSQL and Kubernetes anything
     try:
         action.precheck(StepContext(config=config, clients=ctx.clients, timeout=timeout))
     except ClientError as exc:  # refused credentials, odd answers: still "cannot use it"
         if isinstance(exc, DependencyUnreachable):
             raise
         raise DependencyUnreachable(str(exc)) from None
-    outcome = execute_action(
+    outcome = standalone.run_action(
         action, ctx, dry_run=dry_run, yes=yes, confirm=confirm, audit=audit, incident=incident
     )
     if outcome.outcome == "ok":
@@ -577,17 +572,9 @@ def secret_status(
     verified rotation in the audit timeline, else its creation), whether rotation is due,
     and whether its password logs in as the service role. Kubernetes not answering is an
     error (nothing to show); PostgreSQL not answering is a finding."""
-    from triage_ops.engine.catalogue import Catalogue
-    from triage_ops.engine.runbook import default_dir, engine_file
+    from triage_ops.engine import standalone
 
-    catalogue = Catalogue.load(default_dir(), engine_file=engine_file(), config=config)
-    ctx = StepContext(
-        config=config,
-        clients=Clients(config, timeout=timeout),
-        timeout=timeout,
-        step_id="secrets.status",
-        make_finding=catalogue.finding,
-    )
+    ctx = standalone.step_context(config, timeout=timeout, step_id="secrets.status")
     kube = ctx.clients.kubernetes()
     name, key, role = config.db_secret_name, config.db_secret_key, config.db_service_role
     try:

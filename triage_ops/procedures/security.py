@@ -14,8 +14,8 @@ What the runbook does, and what we do instead:
   severity, with its age (the scan's own `CreatedAt`, not the file's: a copied report
   looks new).
 
-`security check` runs the three as one runbook-like report (`security_check`), built here
-rather than in runbooks/ because its parameters are the command's options.
+`security check` runs the three as one runbook (`security_runbook`), built here rather
+than in runbooks/ because its parameters are the command's options.
 """
 
 from __future__ import annotations
@@ -28,14 +28,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from triage_ops.clients import Clients
 from triage_ops.clients.errors import ClientError
-from triage_ops.config import OpsConfig
 from triage_ops.engine.contract import StepContext
 from triage_ops.findings import Finding
 
 if TYPE_CHECKING:
-    from triage_ops.engine.report import Report
     from triage_ops.engine.runbook import Runbook
 
 AUTH_SHARE = (
@@ -258,36 +255,4 @@ def security_runbook() -> Runbook:
             for sid, title, fn, codes in _STEPS
         ),
         command="triage-ops security check",
-    )
-
-
-def security_check(
-    config: OpsConfig,
-    *,
-    timeout: float,
-    params: dict[str, Any],
-    audit: Any,
-    log: Any = lambda message: None,
-) -> Report:
-    """`triage-ops security check`: the three checks concurrently, each within `timeout`;
-    `params` override the settings (endpoints, cafile, warn_days, window,
-    auth_failure_ratio, trivy_report, report_max_age_days)."""
-    from triage_ops.engine.catalogue import Catalogue
-    from triage_ops.engine.runbook import default_dir, engine_file
-    from triage_ops.engine.runner import run_runbook
-
-    return run_runbook(
-        security_runbook(),
-        config=config,
-        clients=Clients(config, timeout=timeout),
-        timeout=timeout,
-        act=False,
-        dry_run=False,
-        yes=False,
-        confirm=lambda plan: False,
-        audit=audit,
-        incident=None,
-        log=log,
-        params={k: v for k, v in params.items() if v is not None},
-        catalogue=Catalogue.load(default_dir(), engine_file=engine_file(), config=config),
     )

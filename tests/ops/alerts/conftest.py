@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from tests.conftest import ROOT
 from triage_ops import cli
 from triage_ops.config import OpsConfig
-from triage_ops.procedures.alerts import context
+from triage_ops.engine import standalone
 from triage_ops.sandbox import processes as proc
 
 ALERTS = ROOT / "alerts"
@@ -57,7 +57,7 @@ def write_config(path: Path, **settings: str) -> Path:
 
 
 def step_context(config: OpsConfig, *, timeout: float = 5.0) -> Any:
-    return context(config, timeout=timeout, step_id="test")
+    return standalone.step_context(config, timeout=timeout, step_id="test")
 
 
 # -- Alertmanager ----------------------------------------------------------------------

@@ -1,14 +1,11 @@
-"""The capacity tests run `triage-ops capacity report` against the procedures' two real
-Prometheus histories (steady volume; volume growing by its starting rate every week)."""
+"""The capacity tests run `triage-ops capacity report` against the two real Prometheus
+histories of tests/ops/prometheus_history.py (steady volume; volume growing by its
+starting rate every week)."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.ops.procedures.conftest import (  # noqa: F401 (session fixtures used here)
-    prometheus_bad,
-    prometheus_good,
-)
 from triage_ops import cli
 
 

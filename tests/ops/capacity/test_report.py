@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from tests.ops import prometheus_history as history
 from tests.ops.blackhole import black_hole
-from tests.ops.procedures import conftest as history
 from triage_ops.cli import main
 from triage_ops.procedures.capacity import SPARK, project
 

@@ -17,15 +17,13 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
-from tests.ops.procedures import conftest as procedures
+from tests.ops import prometheus_history
 from tests.ops.promdata import Series, write_openmetrics
 from triage_ops import cli
 from triage_ops.cli import main
-from triage_ops.clients import Clients
 from triage_ops.config import OpsConfig
-from triage_ops.engine.catalogue import Catalogue
+from triage_ops.engine import standalone
 from triage_ops.engine.contract import StepContext
-from triage_ops.engine.runbook import default_dir, engine_file
 from triage_ops.sandbox import processes as proc
 
 # The lines cli.py's _COMMANDS gets (the lead adds them; until then the tests do).
@@ -62,15 +60,7 @@ def write_config(path: Path, *, base: Path | None = None, **settings: Any) -> Pa
 
 
 def step_ctx(config: OpsConfig, *, timeout: float = 5.0, **params: Any) -> StepContext:
-    catalogue = Catalogue.load(default_dir(), engine_file=engine_file(), config=config)
-    return StepContext(
-        config=config,
-        clients=Clients(config, timeout=timeout),
-        timeout=timeout,
-        step_id="test",
-        params=params,
-        make_finding=catalogue.finding,
-    )
+    return standalone.step_context(config, timeout=timeout, step_id="test", params=params)
 
 
 def iso(ts: float) -> str:
@@ -94,7 +84,7 @@ def write_timeline(path: Path, entries: list[dict[str, Any]]) -> Path:
 
 
 def shifted(series: list[Series], by: float) -> list[Series]:
-    """The same history, `by` seconds later: the procedures' bad history was computed for
+    """The same history, `by` seconds later: prometheus_history's series were computed for
     the time its module was imported; shifted, it ends when this fixture starts, so the
     instant queries of a test that runs minutes later still see it (Prometheus looks back
     only 5 minutes for the latest sample). Before its start every counter is 0."""
@@ -247,12 +237,13 @@ def prometheus_serving(
 
 @pytest.fixture(scope="session")
 def prometheus_daily(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The procedures' bad service history (latency, errors, backlog, fallback, slow
+    """prometheus_history's bad service history (latency, errors, backlog, fallback, slow
     model, growing volume), ending now, plus `checklist_series`, over nine days: "a week
     ago" then has a whole day of history with an hour before it (the first hour of a
     history reads low in every rate())."""
     now = time.time()
-    history = shifted(procedures.series(True), now - procedures.NOW) + checklist_series(now)
+    bad = shifted(prometheus_history.series(True), now - prometheus_history.NOW)
+    history = bad + checklist_series(now)
     with prometheus_serving(
         tmp_path_factory.mktemp("prom-daily"), history, days=HISTORY_DAYS, now=now
     ) as url:
@@ -261,10 +252,10 @@ def prometheus_daily(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def prometheus_calm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The procedures' healthy service history, ending now: no alert, no target (nothing
+    """prometheus_history's healthy service history, ending now: no alert, no target (nothing
     scrapes here), steady volume (5 emails a second), flat CPU and memory."""
     now = time.time()
-    history = shifted(procedures.series(False), now - procedures.NOW)
+    history = shifted(prometheus_history.series(False), now - prometheus_history.NOW)
     with prometheus_serving(
         tmp_path_factory.mktemp("prom-calm"), history, days=HISTORY_DAYS, now=now
     ) as url:

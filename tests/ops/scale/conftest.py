@@ -1,6 +1,7 @@
 """The scale commands against the Kubernetes API emulator over real HTTP (one per test,
 with a kubeconfig as a user has one) and, for `scale recommend`, the two real
-Prometheus servers with backfilled history of tests/ops/procedures."""
+Prometheus servers with backfilled history (tests/ops/prometheus_history.py, registered in
+tests/ops/conftest.py)."""
 
 from __future__ import annotations
 
@@ -15,13 +16,10 @@ import yaml
 from click.testing import CliRunner
 
 import triage_ops.cli as cli
-from tests.ops.procedures.conftest import prometheus_bad, prometheus_good
 from triage_ops.clients import Clients
 from triage_ops.clients.kubernetes import KubernetesClient
 from triage_ops.config import OpsConfig
 from triage_ops.kube_emulator import CONTEXT, Emulator
-
-__all__ = ["prometheus_bad", "prometheus_good"]
 
 COMMAND = ("scale", "triage_ops.commands.scale:scale")
 

@@ -1,5 +1,5 @@
 """`triage-ops scale recommend` against real Prometheus histories (healthy and bad, see
-tests/ops/procedures/conftest.py) and the emulator's replica counts."""
+tests/ops/prometheus_history.py) and the emulator's replica counts."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Security checks against real servers on loopback: TLS servers with trustme
-certificates, the two real Prometheus servers of tests/ops/procedures (the bad history
-has 401s), a trivy JSON report; node isolation against the Kubernetes API emulator."""
+certificates, the two real Prometheus servers of tests/ops/prometheus_history.py (the bad
+history has 401s), a trivy JSON report; node isolation against the Kubernetes API
+emulator."""
 
 from __future__ import annotations
 
@@ -14,10 +15,9 @@ import pytest
 import trustme
 
 import triage_ops.cli as cli
-from tests.ops.procedures.conftest import prometheus_bad, prometheus_good
 from tests.ops.scale.conftest import Cluster, cluster
 
-__all__ = ["Cluster", "cluster", "prometheus_bad", "prometheus_good"]
+__all__ = ["Cluster", "cluster"]
 
 COMMAND = ("security", "triage_ops.commands.security:security")
 TRIVY = Path(__file__).with_name("trivy-report.json")
