@@ -16,6 +16,7 @@ metrics (no limit known: reported, never judged).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 # Imported with this module, not on first use inside concurrently running checks (where
@@ -91,52 +92,66 @@ def _unreachable(ctx: StepContext, exc: ClientError) -> list[Finding]:
     return [ctx.finding("TRI-PROM-001", f"cannot read metrics: {exc}", system=exc.system)]
 
 
+def _against_threshold(
+    ctx: StepContext,
+    *,
+    query: str,
+    limit: float,
+    no_data: str,
+    over: Callable[[float], Finding],
+    fine: Callable[[float], str],
+) -> list[Finding]:
+    """One number from Prometheus against a threshold: no samples is said, not judged;
+    above the threshold is the `over` finding; otherwise `fine` says what was seen."""
+    try:
+        value = _scalar(ctx, query)
+    except ClientError as exc:
+        return _unreachable(ctx, exc)
+    if value is None:
+        ctx.note(no_data)
+        return []
+    if value > limit:
+        return [over(value)]
+    ctx.note(fine(value))
+    return []
+
+
 def check_latency(ctx: StepContext) -> list[Finding]:
     """P95 HTTP latency of the API over 5 minutes against the P1 threshold (2 s)."""
     limit = _param(ctx, "p95_seconds", 2.0)
-    try:
-        p95 = _scalar(ctx, P95_LATENCY)
-    except ClientError as exc:
-        return _unreachable(ctx, exc)
-    if p95 is None:
-        ctx.note("no API requests in the last 5 minutes: no latency to judge")
-        return []
-    if p95 > limit:
-        return [
-            ctx.finding(
-                "TRI-PERF-001",
-                f"P95 latency {p95:.2f} s is above {limit:g} s",
-                p95_seconds=round(p95, 3),
-                threshold_seconds=limit,
-                query=P95_LATENCY,
-            )
-        ]
-    ctx.note(f"P95 latency {p95 * 1000:.0f} ms (threshold {limit:g} s)")
-    return []
+    return _against_threshold(
+        ctx,
+        query=P95_LATENCY,
+        limit=limit,
+        no_data="no API requests in the last 5 minutes: no latency to judge",
+        over=lambda p95: ctx.finding(
+            "TRI-PERF-001",
+            f"P95 latency {p95:.2f} s is above {limit:g} s",
+            p95_seconds=round(p95, 3),
+            threshold_seconds=limit,
+            query=P95_LATENCY,
+        ),
+        fine=lambda p95: f"P95 latency {p95 * 1000:.0f} ms (threshold {limit:g} s)",
+    )
 
 
 def check_error_rate(ctx: StepContext) -> list[Finding]:
     """5xx answers over all answers, 5 minutes, against the P1 threshold (5%)."""
     limit = _param(ctx, "error_ratio", 0.05)
-    try:
-        ratio = _scalar(ctx, ERROR_RATE)
-    except ClientError as exc:
-        return _unreachable(ctx, exc)
-    if ratio is None:
-        ctx.note("no API requests in the last 5 minutes: no error rate to judge")
-        return []
-    if ratio > limit:
-        return [
-            ctx.finding(
-                "TRI-PERF-002",
-                f"{ratio:.1%} of API requests answered 5xx (threshold {limit:.0%})",
-                error_ratio=round(ratio, 4),
-                threshold=limit,
-                query=ERROR_RATE,
-            )
-        ]
-    ctx.note(f"5xx ratio {ratio:.2%} (threshold {limit:.0%})")
-    return []
+    return _against_threshold(
+        ctx,
+        query=ERROR_RATE,
+        limit=limit,
+        no_data="no API requests in the last 5 minutes: no error rate to judge",
+        over=lambda ratio: ctx.finding(
+            "TRI-PERF-002",
+            f"{ratio:.1%} of API requests answered 5xx (threshold {limit:.0%})",
+            error_ratio=round(ratio, 4),
+            threshold=limit,
+            query=ERROR_RATE,
+        ),
+        fine=lambda ratio: f"5xx ratio {ratio:.2%} (threshold {limit:.0%})",
+    )
 
 
 def check_cpu_memory(ctx: StepContext) -> list[Finding]:
@@ -235,48 +250,38 @@ def check_model_latency(ctx: StepContext) -> list[Finding]:
 def check_queue_backlog(ctx: StepContext) -> list[Finding]:
     """Queue depth against the scaling trigger (1000 emails)."""
     limit = _param(ctx, "queue_depth", 1000)
-    try:
-        depth = _scalar(ctx, QUEUE_DEPTH)
-    except ClientError as exc:
-        return _unreachable(ctx, exc)
-    if depth is None:
-        ctx.note("no queue depth samples (no worker or API has sampled the queue)")
-        return []
-    if depth > limit:
-        return [
-            ctx.finding(
-                "TRI-PERF-006",
-                f"{depth:.0f} emails waiting in the queue (threshold {limit:.0f})",
-                depth=int(depth),
-                threshold=int(limit),
-            )
-        ]
-    ctx.note(f"queue depth {depth:.0f}")
-    return []
+    return _against_threshold(
+        ctx,
+        query=QUEUE_DEPTH,
+        limit=limit,
+        no_data="no queue depth samples (no worker or API has sampled the queue)",
+        over=lambda depth: ctx.finding(
+            "TRI-PERF-006",
+            f"{depth:.0f} emails waiting in the queue (threshold {limit:.0f})",
+            depth=int(depth),
+            threshold=int(limit),
+        ),
+        fine=lambda depth: f"queue depth {depth:.0f}",
+    )
 
 
 def check_fallback_rate(ctx: StepContext) -> list[Finding]:
     """Share of emails classified by the fallback over 15 minutes (P2: a model that is up
     but bypassed still means worse classifications)."""
     limit = _param(ctx, "fallback_ratio", 0.20)
-    try:
-        ratio = _scalar(ctx, FALLBACK_RATE)
-    except ClientError as exc:
-        return _unreachable(ctx, exc)
-    if ratio is None:
-        ctx.note("no emails processed in the last 15 minutes")
-        return []
-    if ratio > limit:
-        return [
-            ctx.finding(
-                "TRI-DRIFT-002",
-                f"{ratio:.0%} of emails classified by the fallback (threshold {limit:.0%})",
-                fallback_ratio=round(ratio, 4),
-                threshold=limit,
-            )
-        ]
-    ctx.note(f"fallback share {ratio:.1%}")
-    return []
+    return _against_threshold(
+        ctx,
+        query=FALLBACK_RATE,
+        limit=limit,
+        no_data="no emails processed in the last 15 minutes",
+        over=lambda ratio: ctx.finding(
+            "TRI-DRIFT-002",
+            f"{ratio:.0%} of emails classified by the fallback (threshold {limit:.0%})",
+            fallback_ratio=round(ratio, 4),
+            threshold=limit,
+        ),
+        fine=lambda ratio: f"fallback share {ratio:.1%}",
+    )
 
 
 def check_confidence_drift(ctx: StepContext) -> list[Finding]:
